@@ -1,0 +1,110 @@
+"""Bytes -> WindowsEvent. Each reader streams; the format is sniffed from content.
+
+`read_stream` is the one entry point: it sniffs (unless told), unwraps zip/gz containers member
+by member without touching the disk, and hands the bytes to the matching reader.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import io
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from typing import IO
+
+from ..model import Origin, WindowsEvent
+from .evtx import MAGIC as EVTX_MAGIC
+from .evtx import read_evtx
+from .jsonl import read_jsonl
+from .stats import Problem, ReadStats
+from .xml import read_xml
+
+__all__ = ["FORMATS", "Problem", "ReadStats", "read_stream", "sniff"]
+
+FORMATS = ("evtx", "xml", "jsonl", "zip", "gz")
+_SPOOL_LIMIT = 64 << 20
+
+
+def sniff(head: bytes) -> str | None:
+    """Name the format from the first bytes of the input, or None."""
+    if head.startswith(EVTX_MAGIC):
+        return "evtx"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "zip"
+    if head.startswith(b"\x1f\x8b"):
+        return "gz"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[:2] in (b"<\x00", b"\x00<"):
+        return "xml"
+    text = head.removeprefix(codecs.BOM_UTF8).lstrip()
+    if text.startswith(b"<"):
+        return "xml"
+    if text.startswith(b"{"):
+        return "jsonl"
+    return None
+
+
+def _seekable_copy(stream: IO[bytes]) -> IO[bytes]:
+    """EVTX needs random access: spool a pipe or a compressed member (memory, then disk)."""
+    if stream.seekable():
+        return stream
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_LIMIT)
+    shutil.copyfileobj(stream, spool, 1 << 20)
+    spool.seek(0)
+    return spool
+
+
+def _read_zip(stream: IO[bytes], source: str, stats: ReadStats, threads: int) -> Iterator[WindowsEvent]:
+    try:
+        archive = zipfile.ZipFile(_seekable_copy(stream))
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        stats.problem(Origin(source), f"not a readable zip archive: {exc}", "zip")
+        return
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            try:
+                with archive.open(info) as member:
+                    yield from read_stream(member, source, stats, member=info.filename, threads=threads)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error, RuntimeError, NotImplementedError) as exc:
+                stats.problem(Origin(source, None, info.filename), f"zip member unreadable: {exc}", "zip")
+
+
+def _read_gz(stream: IO[bytes], source: str, stats: ReadStats, member: str | None, threads: int) -> Iterator[WindowsEvent]:
+    name = (member or source).removesuffix(".gz").rsplit("/", 1)[-1]
+    try:
+        with gzip.GzipFile(fileobj=stream) as inner:
+            yield from read_stream(io.BufferedReader(inner), source, stats, member=name, threads=threads)
+    except (OSError, EOFError, zlib.error) as exc:
+        stats.problem(Origin(source, None, member), f"gzip stream damaged: {exc}", "gz")
+
+
+def read_stream(stream: IO[bytes], source: str, stats: ReadStats, fmt: str | None = None,
+                member: str | None = None, threads: int = 0, path: str | None = None) -> Iterator[WindowsEvent]:
+    """Every event in `stream`. `path`, when the stream is a plain file, lets EVTX mmap it."""
+    if not isinstance(stream, io.BufferedReader) and not hasattr(stream, "peek"):
+        stream = io.BufferedReader(stream)  # type: ignore[arg-type]
+    kind = fmt or sniff(stream.peek(64)[:64])
+    if kind is None:
+        stats.problem(Origin(source, None, member), "unrecognised format (not EVTX, XML, JSON lines, zip or gz); "
+                      "use --format to say which", "format")
+        return
+    stats.formats[kind] += 1
+    if kind == "evtx":
+        yield from read_evtx(path or _seekable_copy(stream), source, stats, member, threads)
+    elif kind == "xml":
+        yield from read_xml(stream, source, stats, member)
+    elif kind == "jsonl":
+        yield from read_jsonl(stream, source, stats, member)
+    elif kind == "zip":
+        yield from _read_zip(stream, source, stats, threads)
+    elif kind == "gz":
+        yield from _read_gz(stream, source, stats, member, threads)
+    else:
+        stats.problem(Origin(source, None, member), f"unknown format {kind!r}", "format")
+
+

@@ -1,0 +1,59 @@
+"""Counters and the one-line problem reports every reader shares.
+
+Bad input never raises out of a reader: it becomes a `Problem` here (named file, offset or line,
+reason), is counted, and reading goes on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..model import Origin
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    origin: Origin
+    reason: str
+    kind: str  # short counter key: "evtx-record", "xml", "json", "format", "io", ...
+
+    def __str__(self) -> str:
+        return f"{self.origin}: {self.reason}"
+
+
+@dataclass
+class ReadStats:
+    """What a read saw: files, records, events per id, and what was skipped and why."""
+
+    files: int = 0
+    records: int = 0
+    by_id: Counter = field(default_factory=Counter)
+    skipped: Counter = field(default_factory=Counter)
+    formats: Counter = field(default_factory=Counter)
+    problems_kept: int = 50
+    problems: list[Problem] = field(default_factory=list)
+    on_problem: Callable[[Problem], None] | None = None
+
+    def problem(self, origin: Origin, reason: str, kind: str) -> None:
+        p = Problem(origin, reason, kind)
+        self.skipped[kind] += 1
+        if len(self.problems) < self.problems_kept:
+            self.problems.append(p)
+        if self.on_problem is not None:
+            self.on_problem(p)
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    def merge(self, other: "ReadStats") -> None:
+        self.files += other.files
+        self.records += other.records
+        self.by_id.update(other.by_id)
+        self.skipped.update(other.skipped)
+        self.formats.update(other.formats)
+        room = self.problems_kept - len(self.problems)
+        if room > 0:
+            self.problems.extend(other.problems[:room])

@@ -1,0 +1,197 @@
+"""Windows event XML: `wevtutil qe /f:xml`, `Get-WinEvent | % ToXml`, rendered XML, `<Events>` files.
+
+The input is cut into `<Event>...</Event>` pieces by a text scanner and each piece is parsed on
+its own, so one malformed event costs one event, and a document-level DTD is never parsed at all.
+lxml runs with entity resolution, DTD loading and network access off; a DOCTYPE or ENTITY
+declaration found in the stream is reported and ignored.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from typing import IO
+
+from lxml import etree
+
+from ..catalogue import canonical_channel
+from ..model import EPOCH, Origin, WindowsEvent
+from .stats import ReadStats
+from .values import as_int, parse_time
+
+MAX_EVENT_CHARS = 4 << 20
+_BLOCK = 1 << 20
+_START = re.compile(r"<Event[\s>]")
+_END = "</Event>"
+_DTD = re.compile(r"<!(DOCTYPE|ENTITY)", re.I)
+_NOISE = re.compile(r"<\?xml[^>]*\?>|</?Events\s*>|<!--.*?-->|\s+", re.S)
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+                          huge_tree=False, remove_comments=True, remove_pis=True)
+
+
+def _local(tag: object) -> str:
+    if not isinstance(tag, str):
+        return ""
+    i = tag.rfind("}")
+    return tag[i + 1:] if i >= 0 else tag
+
+
+def _flatten(el: etree._Element, prefix: str, out: dict[str, str]) -> None:
+    for child in el:
+        name = _local(child.tag)
+        if not name:
+            continue
+        key = f"{prefix}.{name}" if prefix else name
+        if len(child):
+            _flatten(child, key, out)
+            continue
+        attrs = {k: v for k, v in child.attrib.items() if not k.startswith("{")}
+        for ak, av in attrs.items():
+            out[f"{key}.{ak}"] = av
+        if child.text is not None or not attrs:
+            out[key] = child.text or ""
+
+
+def element_to_event(root: etree._Element, origin: Origin | None) -> WindowsEvent:
+    """An `<Event>` element (any namespace) -> WindowsEvent, the same fields the EVTX reader gives."""
+    provider = channel = computer = ""
+    eid = 0
+    level = task = record_id = None
+    keywords = user_sid = None
+    t = None
+    data: dict[str, str] = {}
+    for part in root:
+        section = _local(part.tag)
+        if section == "System":
+            for f in part:
+                n = _local(f.tag)
+                if n == "Provider":
+                    provider = f.get("Name") or f.get("EventSourceName") or ""
+                elif n == "EventID":
+                    eid = as_int((f.text or "").strip()) or 0
+                elif n == "Level":
+                    level = as_int((f.text or "").strip())
+                elif n == "Task":
+                    task = as_int((f.text or "").strip())
+                elif n == "Keywords":
+                    keywords = (f.text or "").strip() or None
+                elif n == "TimeCreated":
+                    t = parse_time(f.get("SystemTime") or "")
+                elif n == "EventRecordID":
+                    record_id = as_int((f.text or "").strip())
+                elif n == "Channel":
+                    channel = (f.text or "").strip()
+                elif n == "Computer":
+                    computer = (f.text or "").strip()
+                elif n == "Security":
+                    user_sid = f.get("UserID")
+        elif section == "EventData":
+            i = 0
+            for d in part:
+                n = _local(d.tag)
+                if n == "Data":
+                    name = d.get("Name")
+                    if name is None:
+                        i += 1
+                        name = f"param{i}"
+                    data[name] = d.text or ""
+                elif n == "Binary" and d.text:
+                    data["Binary"] = d.text
+        elif section == "UserData":
+            wrapper = next((c for c in part if _local(c.tag)), None)
+            if wrapper is not None:
+                _flatten(wrapper, "", data)
+    return WindowsEvent(event_id=eid, provider=provider, channel=canonical_channel(channel), computer=computer,
+                        time=t or EPOCH, record_id=record_id, data=data, origin=origin, keywords=keywords,
+                        level=level, task=task, user_sid=user_sid)
+
+
+def parse_event_xml(text: str | bytes, origin: Origin | None = None) -> WindowsEvent:
+    """One event's XML (the shape WEF deliveries and SIEM layouts embed). Raises ValueError."""
+    if isinstance(text, str):
+        text = text.encode("utf-8")
+    try:
+        root = etree.fromstring(text, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise ValueError(f"malformed event XML: {exc}") from None
+    if _local(root.tag) != "Event":
+        raise ValueError(f"expected an <Event> element, found <{_local(root.tag)}>")
+    return element_to_event(root, origin)
+
+
+def _decoder_for(head: bytes) -> codecs.IncrementalDecoder:
+    if head.startswith(codecs.BOM_UTF8):
+        return codecs.getincrementaldecoder("utf-8-sig")("replace")
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return codecs.getincrementaldecoder("utf-16")("replace")
+    if head[:2] == b"<\x00":
+        return codecs.getincrementaldecoder("utf-16-le")("replace")
+    if head[:2] == b"\x00<":
+        return codecs.getincrementaldecoder("utf-16-be")("replace")
+    return codecs.getincrementaldecoder("utf-8")("replace")
+
+
+def read_xml(stream: IO[bytes], source: str, stats: ReadStats, member: str | None = None) -> Iterator[WindowsEvent]:
+    """Stream `<Event>` elements from XML text of any of the shapes Windows tools export."""
+    first = stream.read(_BLOCK)
+    dec = _decoder_for(first[:4])
+    buf = dec.decode(first)
+    base = 0  # character offset of buf[0] in the decoded input
+    pos = 0  # scan position inside buf
+    eof = not first
+
+    def junk(segment: str, at: int) -> None:
+        if _DTD.search(segment):
+            stats.problem(Origin(source, at, member), "DOCTYPE/ENTITY declarations are refused (not parsed)", "xml-dtd")
+        elif _NOISE.sub("", segment):
+            stats.problem(Origin(source, at, member), "text outside <Event> elements ignored", "xml")
+
+    def more() -> bool:
+        """Drop what was consumed, append the next block; False at end of input."""
+        nonlocal buf, base, pos, eof
+        if eof:
+            return False
+        block = stream.read(_BLOCK)
+        eof = not block
+        base += pos
+        buf = buf[pos:] + (dec.decode(block) if block else dec.decode(b"", final=True))
+        pos = 0
+        return True
+
+    while True:
+        m = _START.search(buf, pos)
+        if m is None:
+            tail = max(pos, len(buf) - 7)  # a start tag may straddle the block boundary
+            junk(buf[pos:tail], base + pos)
+            pos = tail
+            if not more():
+                junk(buf[pos:], base + pos)
+                return
+            continue
+        if m.start() > pos:
+            junk(buf[pos:m.start()], base + pos)
+        pos = m.start()
+        end = buf.find(_END, pos)
+        while end < 0 and len(buf) - pos <= MAX_EVENT_CHARS and more():
+            end = buf.find(_END, pos)
+        origin = Origin(source, base + pos, member)
+        if end < 0:
+            if len(buf) - pos <= MAX_EVENT_CHARS:
+                stats.problem(origin, "unterminated <Event> element (truncated input?)", "xml")
+                return
+            stats.problem(origin, f"<Event> element longer than {MAX_EVENT_CHARS} characters skipped", "xml-oversize")
+            nxt = _START.search(buf, pos + 1)
+            pos = nxt.start() if nxt else len(buf)
+            continue
+        stop = end + len(_END)
+        inner = _START.search(buf, pos + 1, stop)
+        if inner is not None:  # a new start tag before the end: the earlier event never closed
+            stats.problem(origin, "unterminated <Event> element", "xml")
+            pos = inner.start()
+            continue
+        try:
+            yield parse_event_xml(buf[pos:stop], origin)
+        except ValueError as exc:
+            stats.problem(origin, str(exc), "xml")
+        pos = stop

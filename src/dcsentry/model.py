@@ -1,0 +1,90 @@
+"""The one record every input turns into: a Windows event, whatever carried it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import msgspec
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class Origin(msgspec.Struct, frozen=True, gc=False):
+    """Where an event came from, so an analyst can go back to the raw record.
+
+    `source` is a file path or a peer (``tcp://10.0.0.5:51234``); `member` names the entry of a
+    zip/gz container; `position` is the record number (EVTX), line number (JSON lines, syslog
+    captures) or character offset (XML) inside that source.
+    """
+
+    source: str
+    position: int | None = None
+    member: str | None = None
+
+    def __str__(self) -> str:
+        where = self.source if self.member is None else f"{self.source}!{self.member}"
+        return where if self.position is None else f"{where}@{self.position}"
+
+
+class WindowsEvent(msgspec.Struct, gc=False):
+    """A Windows event normalised from EVTX, XML, shipper JSON or a SIEM layout.
+
+    `data` holds the EventData (or flattened UserData) fields by their `Name`, always as strings,
+    exactly as the XML rendering would show them, so detectors never know which format carried
+    the event. `time` is timezone-aware UTC.
+    """
+
+    event_id: int
+    provider: str
+    channel: str
+    computer: str
+    time: datetime
+    record_id: int | None
+    data: dict[str, str]
+    origin: Origin | None = None
+    keywords: str | None = None
+    level: int | None = None
+    task: int | None = None
+    user_sid: str | None = None
+
+    @property
+    def is_failure_audit(self) -> bool:
+        """Security events say success/failure in Keywords (bit 52 = Audit Failure), not Level."""
+        kw = self.keywords
+        if not kw:
+            return False
+        try:
+            return bool(int(kw, 0) & 0x0010000000000000)
+        except ValueError:
+            return False
+
+    @property
+    def epoch(self) -> float:
+        return self.time.timestamp()
+
+    def to_dict(self) -> dict:
+        """The `events --jsonl` shape (a contract: keys only ever get added)."""
+        out = {
+            "event_id": self.event_id,
+            "provider": self.provider,
+            "channel": self.channel,
+            "computer": self.computer,
+            "time": iso_utc(self.time),
+            "record_id": self.record_id,
+            "data": self.data,
+        }
+        if self.keywords is not None:
+            out["keywords"] = self.keywords
+        if self.level is not None:
+            out["level"] = self.level
+        if self.user_sid is not None:
+            out["user_sid"] = self.user_sid
+        if self.origin is not None:
+            out["origin"] = str(self.origin)
+        return out
+
+
+def iso_utc(t: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, microsecond precision when there is a fraction."""
+    s = t.astimezone(timezone.utc).replace(tzinfo=None).isoformat()
+    return s + "Z"

@@ -1,0 +1,54 @@
+"""Files, directories (recursed) and stdin as event sources."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+
+from ..formats import ReadStats, read_stream
+from ..model import Origin, WindowsEvent
+
+STDIN = "-"
+
+
+def expand(paths: Iterable[str], stats: ReadStats) -> Iterator[str]:
+    """Files in the order given; a directory's files sorted, recursively; `-` is stdin."""
+    for p in paths:
+        if p == STDIN or os.path.isfile(p):
+            yield p
+        elif os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs.sort()
+                for f in sorted(files):
+                    yield os.path.join(root, f)
+        else:
+            stats.problem(Origin(p), "no such file or directory", "io")
+
+
+def read_file(path: str, stats: ReadStats, fmt: str | None = None, threads: int = 0) -> Iterator[WindowsEvent]:
+    """Every event of one file (or stdin), counted into `stats`."""
+    stats.files += 1
+    try:
+        if path == STDIN:
+            yield from read_stream(sys.stdin.buffer, "<stdin>", stats, fmt, threads=threads)
+            return
+        with open(path, "rb") as fh:
+            yield from read_stream(fh, path, stats, fmt, threads=threads, path=path)
+    except OSError as exc:
+        stats.problem(Origin(path), f"cannot read: {exc.strerror or exc}", "io")
+
+
+def read_paths(paths: Iterable[str], stats: ReadStats, fmt: str | None = None,
+               ids: frozenset[int] | None = None, threads: int = 0,
+               on_file: Callable[[str], None] | None = None) -> Iterator[WindowsEvent]:
+    """All events of all inputs; `ids` filters what is yielded (all records are still counted)."""
+    by_id = stats.by_id
+    for path in expand(paths, stats):
+        if on_file is not None:
+            on_file(path)
+        for ev in read_file(path, stats, fmt, threads):
+            stats.records += 1
+            by_id[ev.event_id] += 1
+            if ids is None or ev.event_id in ids:
+                yield ev
