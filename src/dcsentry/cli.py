@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import __version__
 from .formats import FORMATS, ReadStats
-from .sinks.console import EventTable, ProblemPrinter, print_summary
+from .config import load_config
+from .sinks.console import EventTable, ProblemPrinter, print_alerts, print_summary
 from .sinks.jsonl import JsonLinesWriter
 from .sources.files import expand, read_paths
 
@@ -86,6 +87,50 @@ def events(paths: tuple[str, ...], jsonl: bool, ids: str | None, fmt: str | None
     if writer is not None:
         writer.close()
     print_summary(stats, err)
+    sys.exit(exit_status(stats))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--jsonl", "mode", flag_value="jsonl", help="One JSON object per alert on stdout.")
+@click.option("--cef", "mode", flag_value="cef", help="One CEF line per alert on stdout.")
+@click.option("--table", "mode", flag_value="table", help="A table (the default on a terminal).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML settings file.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Skip content sniffing.")
+@click.option("--state", type=click.Path(dir_okay=False),
+              help="SQLite file keeping the learned baselines between runs.")
+def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt: str | None,
+         state: str | None) -> None:
+    """Detect attacks in PATHS (files, directories, or - for stdin) and print the alerts."""
+    from .hunt import hunt as run_hunt
+    from .store.state import load_baseline, save_baseline
+
+    err = Console(stderr=True)
+    try:
+        cfg = load_config(config_path)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    stats = make_stats(err)
+    baseline = load_baseline(state) if state else None
+    with _FileProgress(paths, err) as prog:
+        alerts, engine = run_hunt(paths, cfg.detection, stats, fmt, baseline, on_file=prog.on_file)
+    if state:
+        save_baseline(state, engine.baseline)
+    mode = mode or ("table" if sys.stdout.isatty() else "jsonl")
+    if mode == "jsonl":
+        writer = JsonLinesWriter(sys.stdout.buffer)
+        for a in alerts:
+            writer.write(a.to_dict())
+        writer.close()
+    elif mode == "cef":
+        from .sinks.cef import format_cef
+
+        for a in alerts:
+            print(format_cef(a))
+    else:
+        print_alerts(alerts, Console())
+    print_summary(stats, err)
+    err.print(f"{len(alerts)} alert(s) from {engine.activities} activities", highlight=False)
     sys.exit(exit_status(stats))
 
 

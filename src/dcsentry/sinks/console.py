@@ -67,3 +67,24 @@ def print_summary(stats: ReadStats, err: Console) -> None:
         err.print(t)
     if stats.skipped:
         err.print("skipped: " + ", ".join(f"{k} x{n}" for k, n in stats.skipped.most_common()), highlight=False)
+
+
+_SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}
+
+
+def print_alerts(alerts: list, out: Console) -> None:
+    """Alerts as a table a responder can read at a glance."""
+    if not alerts:
+        out.print("no alerts", highlight=False)
+        return
+    t = Table(show_lines=True)
+    t.add_column("start (UTC)", no_wrap=True)
+    t.add_column("severity")
+    t.add_column("type", no_wrap=True)
+    t.add_column("count", justify="right")
+    t.add_column("description")
+    for a in alerts:
+        sev = a.severity + (" (learning)" if a.learning else "")
+        t.add_row(f"{a.start:%Y-%m-%d %H:%M:%S}", f"[{_SEVERITY_STYLE.get(a.severity, '')}]{sev}[/]", a.type,
+                  str(a.count), a.description)
+    out.print(t)

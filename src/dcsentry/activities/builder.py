@@ -1,0 +1,202 @@
+"""Events -> activities, with the NTLM join of 4776 and 8004 and de-duplication of two views.
+
+A 4776 says "U from W was validated by DC"; the 8004 on the same DC says which server passed the
+request on. They are matched on (DC, account, workstation) within `join_window` seconds of event
+time, whichever comes first. A 4776 whose 8004 never comes is released without a server once the
+stream's clock has moved past the window: nothing waits unbounded.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+
+from ..catalogue import GROUP_ADD_IDS, GROUP_REMOVE_IDS, GROUP_SCOPE, NTLM_CHANNEL, NTLM_DC_AUDIT_IDS
+from ..model import WindowsEvent
+from . import Activity, AuthActivity, GroupChange, ServiceCreation, evidence_of
+from .sensitive import SensitiveGroups
+from .status import kerberos_result, ntstatus_result
+
+_MAX_PENDING = 100_000
+
+
+def _host(name: str) -> str:
+    """NetBIOS-style host key: no leading backslashes, upper case, `-`/NULL as empty."""
+    name = (name or "").strip().lstrip("\\")
+    return "" if name in ("-", "NULL", "") else name.upper()
+
+
+def _ip(addr: str) -> str:
+    addr = (addr or "").strip()
+    if addr in ("-", "", "::1", "127.0.0.1"):
+        return "" if addr in ("-", "") else "localhost"
+    return addr.removeprefix("::ffff:")
+
+
+def _short(computer: str) -> str:
+    return computer.split(".", 1)[0].upper()
+
+
+class ActivityBuilder:
+    """Feed events in (roughly) time order; get activities back, some a little later."""
+
+    def __init__(self, sensitive: SensitiveGroups | None = None, join_window: float = 5.0) -> None:
+        self.sensitive = sensitive or SensitiveGroups()
+        self.join_window = join_window
+        self._pending: dict[tuple, deque] = {}  # 4776 waiting for its 8004: key -> [t, act, done]
+        self._order: deque[list] = deque()  # the same entries, oldest first
+        self._servers: OrderedDict[tuple, deque] = OrderedDict()  # 8004 waiting for its 4776
+        self._ntlm_seen: OrderedDict[tuple, deque] = OrderedDict()  # 4776 failures a 4625 may repeat
+        self.clock: float = 0.0
+        self._swept: float = 0.0
+        self.joined = 0
+        self.dcs: set[str] = set()
+
+    def feed(self, ev: WindowsEvent) -> list[Activity]:
+        t = ev.time.timestamp()
+        if t > self.clock:
+            self.clock = t
+        out = self._release(self.clock - self.join_window)
+        eid, d = ev.event_id, ev.data
+        if eid == 4776 and ev.channel == "Security":
+            self._on_4776(ev, t, out)
+        elif eid in NTLM_DC_AUDIT_IDS and ev.channel == NTLM_CHANNEL:
+            self._on_8004(ev, t, out)
+        elif eid == 4625:
+            act = self._auth_4625(ev)
+            if act is not None:
+                out.append(act)
+        elif eid in (4768, 4771) and ev.channel == "Security":
+            self.dcs.add(_short(ev.computer))
+            result = kerberos_result(d.get("Status", ""))
+            out.append(AuthActivity(ev.time, "Kerberos", d.get("TargetUserName", ""), d.get("TargetDomainName", ""),
+                                    "", _ip(d.get("IpAddress", "")), _short(ev.computer), result,
+                                    d.get("Status", ""), [evidence_of(ev)]))
+        elif eid in GROUP_ADD_IDS or eid in GROUP_REMOVE_IDS:
+            out.append(self._group(ev))
+        elif eid == 7045 or (eid == 4697 and ev.channel == "Security"):
+            out.append(self._service(ev))
+        return out
+
+    def flush(self) -> list[Activity]:
+        """End of input: release every 4776 still waiting for an 8004."""
+        return self._release(float("inf"))
+
+    # -- NTLM ---------------------------------------------------------------------------------
+    def _on_4776(self, ev: WindowsEvent, t: float, out: list[Activity]) -> None:
+        d = ev.data
+        dc = _short(ev.computer)
+        act = AuthActivity(ev.time, "NTLM", d.get("TargetUserName", ""), "", _host(d.get("Workstation", "")), "",
+                           dc, ntstatus_result(d.get("Status", "")), d.get("Status", ""), [evidence_of(ev)])
+        if act.failed:
+            self._remember(self._ntlm_seen, (act.account_key, act.source_host, act.result), t)
+        key = (dc, act.account_key, act.source_host)
+        waiting = self._servers.get(key)
+        while waiting and waiting[0][0] < t - self.join_window:
+            waiting.popleft()
+        if waiting:
+            _, server, evid = waiting.popleft()
+            act.server = server
+            act.evidence.append(evid)
+            self.joined += 1
+            out.append(act)
+            return
+        entry = [t, act, False]
+        self._pending.setdefault(key, deque()).append(entry)
+        self._order.append(entry)
+        while len(self._order) > _MAX_PENDING:
+            self._emit(self._order.popleft(), out)
+
+    def _on_8004(self, ev: WindowsEvent, t: float, out: list[Activity]) -> None:
+        d = ev.data
+        dc = _short(ev.computer)
+        self.dcs.add(dc)
+        server = _host(d.get("SChannelName", ""))
+        key = (dc, d.get("UserName", "").lower(), _host(d.get("WorkstationName", "")))
+        waiting = self._pending.get(key)
+        while waiting and waiting[0][2]:
+            waiting.popleft()
+        if waiting:
+            for entry in waiting:
+                if not entry[2] and abs(t - entry[0]) <= self.join_window:
+                    act = entry[1]
+                    act.server = server
+                    act.evidence.append(evidence_of(ev))
+                    self.joined += 1
+                    self._emit(entry, out)
+                    return
+        self._remember(self._servers, key, (t, server, evidence_of(ev)))
+
+    def _remember(self, table: OrderedDict, key: tuple, item: object) -> None:
+        q = table.get(key)
+        if q is None:
+            q = table[key] = deque(maxlen=256)
+        q.append(item)
+        if len(table) > _MAX_PENDING:
+            table.popitem(last=False)
+
+    def _emit(self, entry: list, out: list[Activity]) -> None:
+        if not entry[2]:
+            entry[2] = True
+            out.append(entry[1])
+
+    def _release(self, before: float) -> list[Activity]:
+        out: list[Activity] = []
+        order = self._order
+        while order and order[0][0] < before:
+            self._emit(order.popleft(), out)
+        if not order:
+            self._pending.clear()
+        if before - self._swept > 60 or before == float("inf"):
+            self._swept = before
+            for table in (self._servers, self._ntlm_seen, self._pending):
+                for key in [k for k, q in table.items() if not q or _time_of(q[-1]) < before - 60]:
+                    del table[key]
+        return out
+
+    # -- other views --------------------------------------------------------------------------
+    def _auth_4625(self, ev: WindowsEvent) -> AuthActivity | None:
+        """A failed logon on the host accessed; dropped when it repeats a 4776 the DC logged."""
+        d = ev.data
+        package = d.get("AuthenticationPackageName", "") or d.get("LmPackageName", "")
+        protocol = "Kerberos" if "kerberos" in package.lower() else "NTLM"
+        act = AuthActivity(ev.time, protocol, d.get("TargetUserName", ""), d.get("TargetDomainName", ""),
+                           _host(d.get("WorkstationName", "")), _ip(d.get("IpAddress", "")), _short(ev.computer),
+                           ntstatus_result(d.get("Status", ""), d.get("SubStatus", "")), d.get("SubStatus", "")
+                           or d.get("Status", ""), [evidence_of(ev)])
+        try:
+            act.logon_type = int(d.get("LogonType", ""))
+        except ValueError:
+            pass
+        seen = self._ntlm_seen.get((act.account_key, act.source_host, act.result))
+        t = ev.time.timestamp()
+        if seen:
+            for i, t0 in enumerate(seen):
+                if abs(t - t0) <= 2.0:
+                    del seen[i]
+                    return None
+        return act
+
+    def _group(self, ev: WindowsEvent) -> GroupChange:
+        d = ev.data
+        if ev.event_id not in (4732, 4733):  # local-group changes are logged by members too
+            self.dcs.add(_short(ev.computer))
+        gc = GroupChange(ev.time, _short(ev.computer), ev.event_id in GROUP_ADD_IDS, d.get("TargetUserName", ""),
+                         d.get("TargetSid", ""), d.get("TargetDomainName", ""), GROUP_SCOPE[ev.event_id],
+                         d.get("MemberName", ""), d.get("MemberSid", ""), d.get("SubjectUserName", ""),
+                         d.get("SubjectUserSid", ""), d.get("SubjectDomainName", ""), [evidence_of(ev)])
+        gc.sensitive = self.sensitive.why(gc.group_sid, gc.group_name)
+        return gc
+
+    def _service(self, ev: WindowsEvent) -> ServiceCreation:
+        d = ev.data
+        if ev.event_id == 4697:
+            return ServiceCreation(ev.time, _short(ev.computer), d.get("ServiceName", ""), d.get("ServiceFileName", ""),
+                                   d.get("ServiceType", ""), d.get("ServiceStartType", ""), d.get("ServiceAccount", ""),
+                                   d.get("SubjectUserSid"), d.get("SubjectUserName"), [evidence_of(ev)])
+        return ServiceCreation(ev.time, _short(ev.computer), d.get("ServiceName", ""), d.get("ImagePath", ""),
+                               d.get("ServiceType", ""), d.get("StartType", ""), d.get("AccountName", ""),
+                               ev.user_sid, None, [evidence_of(ev)])
+
+
+def _time_of(item: object) -> float:
+    return item[0] if isinstance(item, (tuple, list)) else float(item)  # type: ignore[index,arg-type]

@@ -1,0 +1,101 @@
+"""Settings, with the defaults documented in docs/detections.md. TOML file < env < flags.
+
+Thresholds are dcsentry's own: Defender for Identity publishes none (reference/alerts.md).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+DAY = 86400.0
+
+
+@dataclass
+class BruteForce:
+    threshold: int = 15  # wrong passwords for one account from one source ...
+    window: float = 600.0  # ... within this many seconds
+    learning_period: float = 7 * DAY
+
+
+@dataclass
+class PasswordSpray:
+    accounts: int = 5  # distinct accounts with a wrong password from one source ...
+    window: float = 3600.0  # ... within this many seconds (a fast spray)
+    slow_accounts: int = 15  # or this many ...
+    slow_window: float = DAY  # ... within a day (a slow spray under lockout thresholds)
+    max_per_account: float = 3.0  # average tries per account above this is brute force, not spray
+    learning_period: float = 7 * DAY
+
+
+@dataclass
+class AccountEnumeration:
+    names: int = 8  # distinct unknown account names from one source ...
+    window: float = 900.0  # ... within this many seconds
+
+
+@dataclass
+class SensitiveGroup:
+    learning_period: float = 28 * DAY  # per DC, from its first event (Defender for Identity: four weeks)
+
+
+@dataclass
+class ServiceCreation:
+    score: int = 3  # indicator score at which a service is suspicious
+
+
+@dataclass
+class Detection:
+    brute_force: BruteForce = field(default_factory=BruteForce)
+    password_spray: PasswordSpray = field(default_factory=PasswordSpray)
+    account_enumeration: AccountEnumeration = field(default_factory=AccountEnumeration)
+    sensitive_group: SensitiveGroup = field(default_factory=SensitiveGroup)
+    service_creation: ServiceCreation = field(default_factory=ServiceCreation)
+    honeytokens: list[str] = field(default_factory=list)  # account names (sAMAccountName) or SIDs
+    sensitive_groups: list[str] = field(default_factory=list)  # extra group names or SIDs
+    exclude_sources: list[str] = field(default_factory=list)  # hosts/addresses never alerted as sources
+    incident_gap: float = 3600.0  # an alert grows while its activity goes on with gaps below this
+    max_evidence: int = 50  # evidence items kept per alert (counts go on)
+
+
+@dataclass
+class Config:
+    detection: Detection = field(default_factory=Detection)
+
+
+def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
+    known = {f.name: f for f in fields(obj)}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise ValueError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
+        current = getattr(obj, name)
+        if is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}.{key}: expected a table")
+            _apply(current, value, f"{where}.{key}")
+        elif isinstance(current, list):
+            if not isinstance(value, list):
+                raise ValueError(f"{where}.{key}: expected a list")
+            setattr(obj, name, [str(v) for v in value])
+        elif isinstance(current, (int, float)) and not isinstance(current, bool):
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise ValueError(f"{where}.{key}: expected a number")
+            setattr(obj, name, type(current)(value))
+        else:
+            setattr(obj, name, value)
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Defaults, overlaid with a TOML file when given. Unknown keys are errors, not ignored."""
+    cfg = Config()
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{p}: {exc}") from None
+        _apply(cfg, data, str(p))
+    return cfg

@@ -1,0 +1,1 @@
+"""Activities -> alerts. One file per detector; `engine.DetectionEngine` runs them all."""

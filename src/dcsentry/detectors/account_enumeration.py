@@ -1,0 +1,82 @@
+"""Account enumeration: many account names that do not exist, tried from one source.
+
+NTLM answers an unknown name with 0xC0000064 instead of 0xC000006A; Kerberos with "principal
+unknown" (0x6) instead of "pre-authentication required/failed". Names from the same source that
+got any other answer exist: the alert lists them, since the attacker now knows them too.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from ..activities import Activity, AuthActivity
+from ..alerts import Alert
+from ..config import Detection
+from .base import Incidents, Lru, add_unique, plural, trim
+
+TYPE = "account-enumeration"
+
+
+class AccountEnumerationDetector:
+    def __init__(self, cfg: Detection, incidents: Incidents) -> None:
+        self.cfg = cfg.account_enumeration
+        self.exclude = {s.upper() for s in cfg.exclude_sources}
+        self.incidents = incidents
+        self.unknown: Lru = Lru()  # source -> deque[(t, name)]
+        self.known: Lru = Lru()  # source -> deque[(t, name)] names that got a "you exist" answer
+
+    def on_activity(self, act: Activity) -> Iterable[Alert]:
+        if not isinstance(act, AuthActivity) or act.source.upper() in self.exclude:
+            return ()
+        src, t = act.source, act.time.timestamp()
+        if act.result != "no-such-user":
+            existing: deque = self.known.touch(src, lambda: deque(maxlen=10_000))  # type: ignore[assignment]
+            existing.append((t, act.account))
+            a = self.incidents.current(TYPE, src, act.time)
+            if a is not None and act.account not in a.details.get("existing_names", []):
+                add_unique(a.details.setdefault("existing_names", []), act.account)
+                a.revision += 1
+                a.description = self._describe(a)
+                return (a,)
+            return ()
+        win: deque = self.unknown.touch(src, lambda: deque(maxlen=50_000))  # type: ignore[assignment]
+        win.append((t, act.account_key))
+        trim(win, t, self.cfg.window)
+        open_ = self.incidents.current(TYPE, src, act.time)
+        if open_ is None:
+            names = {n for _, n in win}
+            if len(names) < self.cfg.names:
+                return ()
+            a = self.incidents.raise_or_grow(TYPE, src, act.time, act.evidence,
+                                             start=act.time.fromtimestamp(win[0][0], act.time.tzinfo))
+            a.count = len(win)
+            a.details["unknown_names"] = sorted(names)[:200]
+            known = self.known.get(src) or ()
+            for kt, name in known:
+                if kt >= win[0][0] - self.cfg.window:
+                    add_unique(a.details.setdefault("existing_names", []), name)
+        else:
+            a = self.incidents.raise_or_grow(TYPE, src, act.time, act.evidence)
+            a.count += 1
+            add_unique(a.details.setdefault("unknown_names", []), act.account_key, cap=200)
+        a.protocol = act.protocol if a.protocol in (None, act.protocol) else "Kerberos, NTLM"
+        add_unique(a.hosts, src)
+        add_unique(a.dcs, act.reporter)
+        a.details["source"] = src
+        a.description = self._describe(a)
+        return (a,)
+
+    def _describe(self, a: Alert) -> str:
+        src = a.details.get("source", "?")
+        unknown = a.details.get("unknown_names", [])
+        existing = a.details.get("existing_names", [])
+        text = (f"{src} tried {plural(a.count, 'account name')} over {a.protocol or 'NTLM'} "
+                f"({len(unknown)} distinct names that do not exist, e.g. {', '.join(unknown[:5])}) between "
+                f"{a.start:%Y-%m-%d %H:%M:%S} and {a.end:%H:%M:%S} UTC.")
+        if existing:
+            text += (f" {plural(len(existing), 'guessed name')} exist: {', '.join(existing[:20])}; "
+                     "expect password guessing against them next.")
+        else:
+            text += " None of the guessed names matched an existing account."
+        return text

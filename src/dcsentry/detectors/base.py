@@ -1,0 +1,101 @@
+"""What every detector shares: sliding windows, incidents that grow, and the learning clock."""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Protocol
+
+from ..activities import Activity
+from ..alerts import ALERT_TYPES, Alert, Evidence
+from ..config import Detection
+
+MAX_KEYS = 200_000  # per-detector cap on tracked keys (sources, accounts): oldest are forgotten
+
+
+class Detector(Protocol):
+    def on_activity(self, act: Activity) -> Iterable[Alert]: ...
+
+
+class Lru(OrderedDict):
+    """A dict that forgets its least recently touched keys past `cap`: bounded detector state."""
+
+    def __init__(self, cap: int = MAX_KEYS) -> None:
+        super().__init__()
+        self.cap = cap
+
+    def touch(self, key: object, make: Callable[[], object]) -> object:
+        try:
+            value = self[key]
+            self.move_to_end(key)
+        except KeyError:
+            value = self[key] = make()
+            if len(self) > self.cap:
+                self.popitem(last=False)
+        return value
+
+
+def trim(window: deque, now: float, span: float) -> None:
+    """Drop (time, ...) entries older than `span` seconds before `now`."""
+    while window and window[0][0] < now - span:
+        window.popleft()
+
+
+class Incidents:
+    """Open alerts by (type, key). Activity within `gap` of an alert's end grows that alert."""
+
+    def __init__(self, cfg: Detection) -> None:
+        self.gap = cfg.incident_gap
+        self.max_evidence = cfg.max_evidence
+        self._open: Lru = Lru()
+
+    def current(self, type_: str, key: str, t: datetime) -> Alert | None:
+        a = self._open.get((type_, key))
+        if a is not None and (t - a.end).total_seconds() <= self.gap:
+            return a
+        return None
+
+    def raise_or_grow(self, type_: str, key: str, t: datetime, evidence: Iterable[Evidence], *,
+                      start: datetime | None = None, learning: bool = False) -> Alert:
+        """The open alert for this incident, grown by `evidence`, or a new one."""
+        a = self.current(type_, key, t)
+        if a is None:
+            at = ALERT_TYPES[type_]
+            a = Alert(type=type_, key=key, title=at.title, description="", severity=at.severity,
+                      technique=at.technique, start=start or t, end=t, count=0, learning=learning)
+            self._open[(type_, key)] = a
+            self._open.move_to_end((type_, key))
+            if len(self._open) > self._open.cap:
+                self._open.popitem(last=False)
+        else:
+            a.revision += 1
+            if t > a.end:
+                a.end = t
+        for e in evidence:
+            if len(a.evidence) < self.max_evidence:
+                a.evidence.append(e)
+        return a
+
+
+def add_unique(items: list[str], value: str, cap: int = 100) -> None:
+    if value and value not in items and len(items) < cap:
+        items.append(value)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+class LearningClock:
+    """When learning started, per scope (e.g. per DC); an alert raised while learning says so."""
+
+    def __init__(self, started: dict[str, float] | None = None) -> None:
+        self.started: dict[str, float] = started if started is not None else {}
+
+    def learning(self, scope: str, t: datetime, period: float) -> bool:
+        ts = t.timestamp()
+        first = self.started.setdefault(scope, ts)
+        if ts < first:
+            self.started[scope] = first = ts
+        return ts - first < period

@@ -1,0 +1,54 @@
+"""What the detectors learn about a domain: who authenticates from where, who changes which
+group, which services appear where, and when learning started. Plain data, so the store can
+save it and a restarted sensor picks up where it was."""
+
+from __future__ import annotations
+
+import msgspec
+
+from .base import LearningClock, Lru
+
+_CAP = 500_000
+
+
+class Baseline:
+    def __init__(self) -> None:
+        self.auth_from: Lru = Lru(_CAP)  # (account, source) -> last success time
+        self.group_changes: Lru = Lru(_CAP)  # (actor, group) -> times seen
+        self.services: Lru = Lru(_CAP)  # (host, service name) -> image path
+        self.clock = LearningClock()
+
+    def learned_auth(self, account: str, source: str) -> bool:
+        return (account, source) in self.auth_from
+
+    def learn_auth(self, account: str, source: str, t: float) -> None:
+        self.auth_from.touch((account, source), lambda: t)
+        self.auth_from[(account, source)] = t
+
+    def learned_group_change(self, actor: str, group: str) -> bool:
+        return (actor, group) in self.group_changes
+
+    def learn_group_change(self, actor: str, group: str) -> None:
+        n = self.group_changes.touch((actor, group), lambda: 0)
+        self.group_changes[(actor, group)] = int(n) + 1  # type: ignore[arg-type]
+
+    def dump(self) -> bytes:
+        return msgspec.json.encode({
+            "auth_from": [[a, s, t] for (a, s), t in self.auth_from.items()],
+            "group_changes": [[a, g, n] for (a, g), n in self.group_changes.items()],
+            "services": [[h, n, i] for (h, n), i in self.services.items()],
+            "learning_started": self.clock.started,
+        })
+
+    @classmethod
+    def load(cls, raw: bytes) -> "Baseline":
+        b = cls()
+        d = msgspec.json.decode(raw)
+        for a, s, t in d.get("auth_from", []):
+            b.auth_from[(a, s)] = t
+        for a, g, n in d.get("group_changes", []):
+            b.group_changes[(a, g)] = n
+        for h, n, i in d.get("services", []):
+            b.services[(h, n)] = i
+        b.clock.started.update(d.get("learning_started", {}))
+        return b

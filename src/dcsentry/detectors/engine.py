@@ -1,0 +1,62 @@
+"""Runs the whole detection chain: events -> activities -> every detector -> alert updates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..activities import Activity
+from ..activities.builder import ActivityBuilder
+from ..activities.sensitive import SensitiveGroups
+from ..alerts import Alert
+from ..config import Detection
+from ..model import WindowsEvent
+from .account_enumeration import AccountEnumerationDetector
+from .base import Detector, Incidents
+from .baseline import Baseline
+from .brute_force import BruteForceDetector
+from .honeytoken import HoneytokenDetector
+from .password_spray import PasswordSprayDetector
+from .remote_code_execution import RemoteCodeExecutionDetector
+from .sensitive_group import SensitiveGroupDetector
+from .suspicious_service import SuspiciousServiceDetector
+
+
+class DetectionEngine:
+    """Feed events; each call returns the alerts created or grown by it (same object = same alert)."""
+
+    def __init__(self, cfg: Detection | None = None, baseline: Baseline | None = None) -> None:
+        cfg = cfg or Detection()
+        self.cfg = cfg
+        self.baseline = baseline or Baseline()
+        self.builder = ActivityBuilder(SensitiveGroups(cfg.sensitive_groups))
+        incidents = Incidents(cfg)
+        dcs = self.builder.dcs
+        self.detectors: list[Detector] = [
+            BruteForceDetector(cfg, incidents, self.baseline),
+            PasswordSprayDetector(cfg, incidents, self.baseline),
+            AccountEnumerationDetector(cfg, incidents),
+            HoneytokenDetector(cfg, incidents),
+            SensitiveGroupDetector(cfg, incidents, self.baseline),
+            SuspiciousServiceDetector(cfg, incidents, dcs),
+            RemoteCodeExecutionDetector(cfg, incidents, dcs),
+        ]
+        self.alerts: dict[str, Alert] = {}  # every alert raised, by id
+        self.activities = 0
+
+    def _run(self, acts: Iterable[Activity]) -> list[Alert]:
+        out: list[Alert] = []
+        for act in acts:
+            self.activities += 1
+            for det in self.detectors:
+                for alert in det.on_activity(act):
+                    self.alerts.setdefault(alert.id, alert)
+                    out.append(alert)
+            if getattr(act, "result", None) == "success":  # learn after detecting, so the success counts
+                self.baseline.learn_auth(act.account_key, act.source, act.time.timestamp())  # type: ignore[union-attr]
+        return out
+
+    def feed(self, ev: WindowsEvent) -> list[Alert]:
+        return self._run(self.builder.feed(ev))
+
+    def finish(self) -> list[Alert]:
+        return self._run(self.builder.flush())

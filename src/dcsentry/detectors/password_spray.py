@@ -1,0 +1,112 @@
+"""Password spray (horizontal): few passwords against many accounts from one source.
+
+Per source, the accounts that got a wrong password in a fast window and in a slow one (a day:
+sprays wait between rounds to stay under lockout). It is a spray when enough distinct accounts
+are hit with only a few tries each; many tries on few accounts is brute force instead. A later
+success from that source for a sprayed account is a guessed account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..activities import Activity, AuthActivity
+from ..alerts import Alert
+from ..config import Detection
+from .base import Incidents, Lru, add_unique, plural
+from .baseline import Baseline
+from .brute_force import BAD_PASSWORD
+
+TYPE = "password-spray"
+_MAX_ACCOUNTS = 20_000
+
+
+class PasswordSprayDetector:
+    def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline) -> None:
+        self.cfg = cfg.password_spray
+        self.exclude = {s.upper() for s in cfg.exclude_sources}
+        self.incidents = incidents
+        self.baseline = baseline
+        self.sources: Lru = Lru()  # source -> {account: [first, last, tries]}
+
+    def _stats(self, hits: dict, now: float, span: float) -> tuple[int, int]:
+        accounts = tries = 0
+        for first, last, n in hits.values():
+            if last >= now - span:
+                accounts += 1
+                tries += n
+        return accounts, tries
+
+    def on_activity(self, act: Activity) -> Iterable[Alert]:
+        if not isinstance(act, AuthActivity) or act.source.upper() in self.exclude:
+            return ()
+        src = act.source
+        if act.result == "success":
+            a = self.incidents.current(TYPE, src, act.time)
+            if a is None or act.account not in a.accounts:
+                return ()
+            guessed = a.details.setdefault("guessed_accounts", [])
+            if act.account in guessed:
+                return ()
+            add_unique(guessed, act.account)
+            a.outcome, a.severity, a.revision = "Success", "high", a.revision + 1
+            a.description = self._describe(a)
+            return (a,)
+        if act.result not in BAD_PASSWORD:
+            return ()
+        t = act.time.timestamp()
+        hits: dict = self.sources.touch(src, dict)  # type: ignore[assignment]
+        h = hits.get(act.account_key)
+        if h is None:
+            if len(hits) >= _MAX_ACCOUNTS:
+                hits.pop(next(iter(hits)))
+            hits[act.account_key] = [t, t, 1]
+        else:
+            if t - h[1] > self.cfg.slow_window:
+                h[0], h[2] = t, 0
+            h[1] = t
+            h[2] += 1
+        open_ = self.incidents.current(TYPE, src, act.time)
+        if open_ is None:
+            fast, fast_tries = self._stats(hits, t, self.cfg.window)
+            slow, slow_tries = self._stats(hits, t, self.cfg.slow_window)
+            hit_fast = fast >= self.cfg.accounts and fast_tries / fast <= self.cfg.max_per_account
+            hit_slow = slow >= self.cfg.slow_accounts and slow_tries / slow <= self.cfg.max_per_account
+            if not (hit_fast or hit_slow):
+                return ()
+            span = self.cfg.window if hit_fast else self.cfg.slow_window
+            recent = [k for k, (f, last, n) in hits.items() if last >= t - span]
+            start = min(hits[k][0] for k in recent)
+            learning = self.baseline.clock.learning("domain", act.time, self.cfg.learning_period)
+            a = self.incidents.raise_or_grow(TYPE, src, act.time, act.evidence,
+                                             start=act.time.fromtimestamp(start, act.time.tzinfo), learning=learning)
+            a.count = sum(hits[k][2] for k in recent)
+            a.details["attacked_accounts"] = len(recent)
+            a.details["pace"] = "fast" if hit_fast else "slow"
+        else:
+            a = self.incidents.raise_or_grow(TYPE, src, act.time, act.evidence)
+            a.count += 1
+            a.details["attacked_accounts"] = sum(1 for f, last, n in hits.values() if last >= a.start.timestamp())
+        a.protocol = act.protocol if a.protocol in (None, act.protocol) else "Kerberos, NTLM"
+        add_unique(a.accounts, act.account, cap=500)
+        add_unique(a.hosts, src)
+        add_unique(a.dcs, act.reporter)
+        a.details["source"] = src
+        a.description = self._describe(a)
+        return (a,)
+
+    def _describe(self, a: Alert) -> str:
+        src = a.details.get("source", "?")
+        n = a.details.get("attacked_accounts", len(a.accounts))
+        shown = ", ".join(a.accounts[:10]) + (", ..." if len(a.accounts) > 10 else "")
+        text = (f"Password spray from {src} over {a.protocol or 'NTLM'}: {plural(a.count, 'wrong password')} "
+                f"across {plural(n, 'account')} ({shown}) between {a.start:%Y-%m-%d %H:%M:%S} and "
+                f"{a.end:%H:%M:%S} UTC ({a.details.get('pace', 'fast')} pace).")
+        guessed = a.details.get("guessed_accounts")
+        if guessed:
+            text += f" Guessed: {', '.join(guessed)} logged on successfully from {src} afterwards; reset their passwords."
+        else:
+            text += f" No attempt succeeded so far; contain {src} and look for the spraying tool."
+        if a.learning:
+            text += " (Raised during the learning period.)"
+        return text

@@ -1,0 +1,22 @@
+"""Hunting over files: read (time-merged), detect, and hand back the final alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from .alerts import Alert
+from .config import Detection
+from .detectors.baseline import Baseline
+from .detectors.engine import DetectionEngine
+from .formats import ReadStats
+from .sources.files import read_paths_by_time
+
+
+def hunt(paths: Iterable[str], cfg: Detection, stats: ReadStats, fmt: str | None = None,
+         baseline: Baseline | None = None, on_file: Callable[[str], None] | None = None) -> tuple[list[Alert], DetectionEngine]:
+    """Every alert the inputs raise, in its final state, oldest first."""
+    engine = DetectionEngine(cfg, baseline)
+    for ev in read_paths_by_time(paths, stats, fmt, on_file=on_file):
+        engine.feed(ev)
+    engine.finish()
+    return sorted(engine.alerts.values(), key=lambda a: (a.start, a.type)), engine

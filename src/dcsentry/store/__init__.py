@@ -1,0 +1,1 @@
+"""Durable state: detector baselines now; events, alerts and health with the service."""
