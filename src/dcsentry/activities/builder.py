@@ -87,8 +87,8 @@ class ActivityBuilder:
         dc = _short(ev.computer)
         act = AuthActivity(ev.time, "NTLM", d.get("TargetUserName", ""), "", _host(d.get("Workstation", "")), "",
                            dc, ntstatus_result(d.get("Status", "")), d.get("Status", ""), [evidence_of(ev)])
-        if act.failed:
-            self._remember(self._ntlm_seen, (act.account_key, act.source_host, act.result), t)
+        if act.failed and self._repeats(act, t, 4776):
+            return
         key = (dc, act.account_key, act.source_host)
         waiting = self._servers.get(key)
         while waiting and waiting[0][0] < t - self.join_window:
@@ -167,14 +167,22 @@ class ActivityBuilder:
             act.logon_type = int(d.get("LogonType", ""))
         except ValueError:
             pass
-        seen = self._ntlm_seen.get((act.account_key, act.source_host, act.result))
-        t = ev.time.timestamp()
-        if seen:
-            for i, t0 in enumerate(seen):
-                if abs(t - t0) <= 2.0:
-                    del seen[i]
-                    return None
+        if act.failed and act.protocol == "NTLM" and self._repeats(act, ev.time.timestamp(), 4625):
+            return None
         return act
+
+    def _repeats(self, act: AuthActivity, t: float, eid: int) -> bool:
+        """One NTLM failure is often logged twice: 4625 on the host accessed and 4776 on the DC.
+        The second of the pair (either order, within 2 s) is not counted again."""
+        key = (act.account_key, act.source_host, act.result)
+        seen = self._ntlm_seen.get(key)
+        if seen:
+            for i, (t0, other) in enumerate(seen):
+                if other != eid and abs(t - t0) <= 2.0:
+                    del seen[i]
+                    return True
+        self._remember(self._ntlm_seen, key, (t, eid))
+        return False
 
     def _group(self, ev: WindowsEvent) -> GroupChange:
         d = ev.data

@@ -27,11 +27,11 @@ class PasswordSprayDetector:
         self.exclude = {s.upper() for s in cfg.exclude_sources}
         self.incidents = incidents
         self.baseline = baseline
-        self.sources: Lru = Lru()  # source -> {account: [first, last, tries]}
+        self.sources: Lru = Lru()  # source -> {account key: [first, last, tries, name]}
 
     def _stats(self, hits: dict, now: float, span: float) -> tuple[int, int]:
         accounts = tries = 0
-        for first, last, n in hits.values():
+        for first, last, n, _ in hits.values():
             if last >= now - span:
                 accounts += 1
                 tries += n
@@ -60,7 +60,7 @@ class PasswordSprayDetector:
         if h is None:
             if len(hits) >= _MAX_ACCOUNTS:
                 hits.pop(next(iter(hits)))
-            hits[act.account_key] = [t, t, 1]
+            hits[act.account_key] = [t, t, 1, act.account]
         else:
             if t - h[1] > self.cfg.slow_window:
                 h[0], h[2] = t, 0
@@ -75,7 +75,7 @@ class PasswordSprayDetector:
             if not (hit_fast or hit_slow):
                 return ()
             span = self.cfg.window if hit_fast else self.cfg.slow_window
-            recent = [k for k, (f, last, n) in hits.items() if last >= t - span]
+            recent = [k for k, h in hits.items() if h[1] >= t - span]
             start = min(hits[k][0] for k in recent)
             learning = self.baseline.clock.learning("domain", act.time, self.cfg.learning_period)
             a = self.incidents.raise_or_grow(TYPE, src, act.time, act.evidence,
@@ -83,10 +83,12 @@ class PasswordSprayDetector:
             a.count = sum(hits[k][2] for k in recent)
             a.details["attacked_accounts"] = len(recent)
             a.details["pace"] = "fast" if hit_fast else "slow"
+            for k in recent:
+                add_unique(a.accounts, hits[k][3], cap=500)
         else:
             a = self.incidents.raise_or_grow(TYPE, src, act.time, act.evidence)
             a.count += 1
-            a.details["attacked_accounts"] = sum(1 for f, last, n in hits.values() if last >= a.start.timestamp())
+            a.details["attacked_accounts"] = sum(1 for h in hits.values() if h[1] >= a.start.timestamp())
         a.protocol = act.protocol if a.protocol in (None, act.protocol) else "Kerberos, NTLM"
         add_unique(a.accounts, act.account, cap=500)
         add_unique(a.hosts, src)
