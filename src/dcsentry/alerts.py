@@ -101,6 +101,7 @@ class Alert(msgspec.Struct):
         return {
             "id": self.id,
             "type": self.type,
+            "key": self.key,
             "kind": self.kind,
             "title": self.title,
             "description": self.description,

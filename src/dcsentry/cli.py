@@ -71,21 +71,33 @@ def main() -> None:
 @click.option("--jsonl", is_flag=True, help="One JSON object per event on stdout.")
 @click.option("--id", "ids", metavar="IDS", help="Only these event ids, e.g. 4776,7045.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Skip content sniffing.")
-def events(paths: tuple[str, ...], jsonl: bool, ids: str | None, fmt: str | None) -> None:
+@click.option("--jobs", type=click.IntRange(min=0), default=0, show_default="0 = one per core",
+              help="Processes reading files in parallel with --jsonl (lines of different files may "
+                   "then interleave in blocks; each file keeps its order).")
+def events(paths: tuple[str, ...], jsonl: bool, ids: str | None, fmt: str | None, jobs: int) -> None:
     """Print every event in PATHS (files, directories, or - for stdin)."""
+    from .sources.parallel import default_jobs, parallel_jsonl
+
     wanted = _ids(ids)
     err = Console(stderr=True)
     stats = make_stats(err)
-    writer = JsonLinesWriter(sys.stdout.buffer) if jsonl else None
-    table = None if jsonl else EventTable(sys.stdout)
+    files = list(expand(paths, stats))
+    jobs = jobs or default_jobs(len(files))
     with _FileProgress(paths, err) as prog:
-        for ev in read_paths(paths, stats, fmt, wanted, on_file=prog.on_file):
-            if writer is not None:
-                writer.write(ev.to_dict())
-            else:
+        if jsonl and jobs > 1 and "-" not in files:
+            out = sys.stdout.buffer
+            for block in parallel_jsonl(files, stats, fmt, wanted, jobs, on_file=prog.on_file):
+                out.write(block)
+            out.flush()
+        elif jsonl:
+            writer = JsonLinesWriter(sys.stdout.buffer)
+            for ev in read_paths(files, stats, fmt, wanted, on_file=prog.on_file):
+                writer.write(ev)
+            writer.close()
+        else:
+            table = EventTable(sys.stdout)
+            for ev in read_paths(files, stats, fmt, wanted, on_file=prog.on_file):
                 table.write(ev)
-    if writer is not None:
-        writer.close()
     print_summary(stats, err)
     sys.exit(exit_status(stats))
 
@@ -132,6 +144,77 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
     print_summary(stats, err)
     err.print(f"{len(alerts)} alert(s) from {engine.activities} activities", highlight=False)
     sys.exit(exit_status(stats))
+
+
+_ENV = {  # environment variables that set [serve] keys (between the config file and the flags)
+    "DCSENTRY_DATA_DIR": "data_dir", "DCSENTRY_STORE": "store", "DCSENTRY_WEB": "web",
+    "DCSENTRY_SYSLOG_UDP": "syslog_udp", "DCSENTRY_SYSLOG_TCP": "syslog_tcp", "DCSENTRY_SYSLOG_TLS": "syslog_tls",
+    "DCSENTRY_TLS_CERT": "tls_cert", "DCSENTRY_TLS_KEY": "tls_key", "DCSENTRY_TLS_CLIENT_CA": "tls_client_ca",
+    "DCSENTRY_FORWARD": "forward",
+}
+
+
+def _addresses(values: tuple[str, ...]) -> list[str]:
+    """Repeated flags or comma lists; `off` disables the listener."""
+    out = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    return [] if out == ["off"] else out
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML settings file.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where the store and spool live.")
+@click.option("--syslog-udp", multiple=True, metavar="HOST:PORT", help="UDP syslog listener(s); port 0 picks one; off.")
+@click.option("--syslog-tcp", multiple=True, metavar="HOST:PORT", help="TCP syslog listener(s) (octet counting or LF).")
+@click.option("--syslog-tls", multiple=True, metavar="HOST:PORT", help="TLS syslog listener(s) (RFC 5425).")
+@click.option("--tls-cert", type=click.Path(dir_okay=False), help="Server certificate (PEM) for --syslog-tls.")
+@click.option("--tls-key", type=click.Path(dir_okay=False), help="Its private key (PEM).")
+@click.option("--tls-client-ca", type=click.Path(dir_okay=False), help="Require client certificates from this CA.")
+@click.option("--web", metavar="HOST:PORT", help="Web console, REST API, /metrics and /healthz; off to disable.")
+@click.option("--forward", multiple=True, metavar="URL",
+              help="Send alerts to cef+udp://, cef+tcp://, cef+tls://host:port or jsonl:///path (repeatable).")
+def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, ...], syslog_tcp: tuple[str, ...],
+          syslog_tls: tuple[str, ...], tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None,
+          web: str | None, forward: tuple[str, ...]) -> None:
+    """Run the sensor: receive events over syslog, detect, store and forward alerts."""
+    import asyncio
+    import os
+
+    from .service.runner import Service
+
+    try:
+        cfg = load_config(config_path)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    s = cfg.serve
+    for var, key in _ENV.items():
+        if os.environ.get(var):
+            value = os.environ[var]
+            setattr(s, key, _addresses((value,)) if isinstance(getattr(s, key), list) else value)
+    flags = {"data_dir": data_dir, "tls_cert": tls_cert, "tls_key": tls_key, "tls_client_ca": tls_client_ca,
+             "web": web, "syslog_udp": syslog_udp, "syslog_tcp": syslog_tcp, "syslog_tls": syslog_tls,
+             "forward": forward}
+    for key, value in flags.items():
+        if value:
+            setattr(s, key, _addresses(value) if isinstance(value, tuple) else value)
+    if s.web == "off":
+        s.web = ""
+    if s.syslog_tls and not s.tls_cert:
+        raise click.UsageError("--syslog-tls needs --tls-cert (and --tls-key)")
+
+    def announce(line: str) -> None:
+        click.echo(line)
+        sys.stdout.flush()
+
+    try:
+        for url in s.forward:
+            from .sinks.forward import parse_forward_url
+
+            parse_forward_url(url)
+        service = Service(cfg, announce)
+        code = asyncio.run(service.run())
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
 
 
 def exit_status(stats: ReadStats) -> int:

@@ -61,8 +61,35 @@ class Detection:
 
 
 @dataclass
+class Health:
+    check_interval: float = 60.0  # seconds between health evaluations
+    missing_scale: float = 1.0  # multiplies each requirement's "missing after" (tests shrink it)
+    unparseable_ratio: float = 0.5  # a peer whose messages fail this often ...
+    unparseable_min: int = 100  # ... over at least this many messages
+    spool_near_full: float = 0.8  # fraction of the spool bound
+
+
+@dataclass
+class Serve:
+    data_dir: str = ""  # default: $XDG_DATA_HOME/dcsentry or ~/.local/share/dcsentry
+    store: str = "sqlite:dcsentry.db"  # relative to the data dir
+    syslog_udp: list[str] = field(default_factory=lambda: ["127.0.0.1:5514"])
+    syslog_tcp: list[str] = field(default_factory=lambda: ["127.0.0.1:5514"])
+    syslog_tls: list[str] = field(default_factory=list)
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_client_ca: str = ""  # require client certificates signed by this CA
+    web: str = "127.0.0.1:8080"
+    forward: list[str] = field(default_factory=list)  # cef+udp://, cef+tcp://, cef+tls://, jsonl:///
+    spool_max_rows: int = 2_000_000
+    retention_days: float = 30.0
+
+
+@dataclass
 class Config:
     detection: Detection = field(default_factory=Detection)
+    health: Health = field(default_factory=Health)
+    serve: Serve = field(default_factory=Serve)
 
 
 def _apply(obj: Any, values: dict[str, Any], where: str) -> None:

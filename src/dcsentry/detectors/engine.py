@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from ..activities import Activity
 from ..activities.builder import ActivityBuilder
 from ..activities.sensitive import SensitiveGroups
@@ -42,9 +40,11 @@ class DetectionEngine:
         ]
         self.alerts: dict[str, Alert] = {}  # every alert raised, by id
         self.activities = 0
+        self.last_activities: list[Activity] = []  # those of the latest feed(), for the store
 
-    def _run(self, acts: Iterable[Activity]) -> list[Alert]:
+    def _run(self, acts: list[Activity]) -> list[Alert]:
         out: list[Alert] = []
+        self.last_activities = acts
         for act in acts:
             self.activities += 1
             for det in self.detectors:

@@ -79,8 +79,14 @@ def event_data(ed: Any) -> dict[str, str]:
     """EventData as the evtx JSON renders it -> flat Name -> text mapping."""
     if type(ed) is not dict:
         return {} if ed is None else {"param1": as_text(ed)}
-    out = {k: (v if type(v) is str else as_text(v)) for k, v in ed.items() if k != "#attributes" and k != "Data"}
-    if "Data" in ed:
+    out = ed.copy()  # most values are already strings: copy, then fix the few that are not
+    for k, v in ed.items():
+        if type(v) is not str:
+            out[k] = as_text(v)
+    if "#attributes" in out:
+        del out["#attributes"]
+    if "Data" in out:
+        del out["Data"]
         unnamed = ed["Data"]
         if type(unnamed) is dict:
             unnamed = unnamed.get("#text")
@@ -88,7 +94,7 @@ def event_data(ed: Any) -> dict[str, str]:
             unnamed = [] if unnamed is None else [unnamed]
         for i, v in enumerate(unnamed, 1):
             out[f"param{i}"] = as_text(v)
-    if out.get("Binary") == "" and ed.get("Binary") is None:
+    if "Binary" in out and ed["Binary"] is None:
         del out["Binary"]
     return out
 

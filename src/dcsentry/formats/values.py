@@ -48,6 +48,11 @@ def parse_time(s: str) -> datetime | None:
     """ISO 8601 (any fraction length, `Z` or offset) to aware UTC; None when unreadable."""
     if not s:
         return None
+    if s[-1] == "Z":  # the usual SystemTime shape: already UTC
+        try:
+            return datetime.fromisoformat(s)
+        except ValueError:
+            pass
     s = s.strip()
     if s.endswith(" UTC"):
         s = s[:-4]

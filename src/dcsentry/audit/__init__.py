@@ -1,0 +1,1 @@
+"""Readiness: which settings make a DC produce the events the sensor needs (reference/audit-policy.md)."""

@@ -1,0 +1,1 @@
+"""`dcsentry serve`: the long-running sensor (listeners, spool, processor, health, web)."""

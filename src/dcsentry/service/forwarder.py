@@ -1,0 +1,87 @@
+"""Sends alert updates from the store's outbox to the configured sinks, at least once.
+
+An outbox row is deleted only after every sink took it; a sink that is down keeps the rows for a
+later try (the outbox is durable, so a restart loses nothing). Failures are counted per sink for
+the "sink unreachable" health alert and /metrics.
+"""
+
+from __future__ import annotations
+
+import threading
+from ..alerts import Alert, Evidence
+from ..formats.values import parse_time
+from ..sinks.forward import Sink
+from ..store.sqlite_store import SqliteStore
+
+
+def alert_from_dict(d: dict) -> Alert:
+    """Rebuild an Alert from its stored JSON (what sinks format)."""
+    ent = d.get("entities", {})
+    return Alert(type=d["type"], key=d.get("key", ""), title=d["title"], description=d["description"],
+                 severity=d["severity"], technique=d.get("technique", ""), start=parse_time(d["start"]),
+                 end=parse_time(d["end"]), count=d.get("count", 1), accounts=ent.get("accounts", []),
+                 hosts=ent.get("hosts", []), dcs=ent.get("dcs", []),
+                 evidence=[Evidence(e["event_id"], e["computer"], e.get("record_id"), parse_time(e["time"]),
+                                    e.get("origin")) for e in d.get("evidence", [])],
+                 protocol=d.get("protocol"), outcome=d.get("outcome"), learning=d.get("learning", False),
+                 status=d.get("status", "open"), revision=d.get("revision", 0), details=d.get("details", {}),
+                 kind=d.get("kind", "security"))
+
+
+class Forwarder:
+    """Outbox -> sinks. A row leaves the outbox once every sink has delivered it (its queue is
+    empty after a flush); while a sink is down, rows stay, and nothing is handed over twice."""
+
+    def __init__(self, store: SqliteStore, sinks: dict[str, Sink]) -> None:
+        self.store = store
+        self.sinks = sinks  # url -> sink
+        self.handed_upto: int | None = None  # outbox rows given to the sinks, not yet delivered
+        self.wake = threading.Event()
+
+    def _flushed(self) -> bool:
+        ok = True
+        for sink in self.sinks.values():
+            ok = sink.flush(force=True) and ok
+        return ok
+
+    def pump(self) -> int:
+        """Deliver what the outbox holds; returns how many rows left it."""
+        if not self.sinks:
+            rows = self.store.outbox_take(5000)  # the store is the only destination
+            if rows:
+                self.store.outbox_done(rows[-1][0])
+            return len(rows)
+        if self.handed_upto is not None:
+            if not self._flushed():
+                return 0
+            self.store.outbox_done(self.handed_upto)
+            self.handed_upto = None
+        rows = self.store.outbox_take()
+        if not rows:
+            return 0
+        for _, body in rows:
+            alert = alert_from_dict(body)
+            for sink in self.sinks.values():
+                sink.send(alert)
+        self.handed_upto = rows[-1][0]
+        if self._flushed():
+            self.store.outbox_done(self.handed_upto)
+            self.handed_upto = None
+            return len(rows)
+        return 0
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        sent, failed = {}, {}
+        for url, sink in self.sinks.items():
+            st = sink.stats
+            sent[url], failed[url] = st.sent, st.failed
+        return {"sink_sent": sent, "sink_failed": failed}
+
+    def run(self, stop: threading.Event, interval: float = 0.5) -> None:
+        while not stop.is_set():
+            if self.pump() == 0:
+                self.wake.wait(interval)
+                self.wake.clear()
+        self.pump()
+        for sink in self.sinks.values():
+            sink.close()

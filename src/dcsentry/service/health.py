@@ -1,0 +1,133 @@
+"""Health alerts: a DC that stopped sending an event the sensor needs, a peer sending mostly
+unparseable messages, a spool near full, UDP drops, a sink that cannot be reached. Each says what
+to change, in the words of reference/health-alerts.md and audit-policy.md. They are stored and
+forwarded like security alerts (kind "health") and closed when the condition clears.
+
+Ids are stable: a condition's alert starts at a time derived from the condition (the DC's first
+event plus the allowed silence; the hour or day bucket of the detection), so a restart updates
+the same alert instead of raising a second one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from ..alerts import Alert
+from ..audit.requirements import REQUIREMENTS
+from ..config import Health
+from ..store.sqlite_store import SqliteStore
+
+HEALTH_CLASSES = {
+    "ntlm-auditing": "NtlmAuditingNotEnabledMonitoringAlert",
+    "credential-validation": "DirectoryServicesAdvancedAuditingNotEnabledMonitoringAlert",
+    "security-group-management": "DirectoryServicesAdvancedAuditingNotEnabledMonitoringAlert",
+    "service-installs": "WindowsEventsMissingMonitoringAlert",
+    "peer-unparseable": "SyslogPeerUnparseableMonitoringAlert",
+    "spool-near-full": "WindowsEventsNotAnalyzedMonitoringAlert",
+    "udp-drops": "WindowsEventsNotAnalyzedMonitoringAlert",
+    "sink-unreachable": "SyslogSinkUnreachableMonitoringAlert",
+}
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+def health_alert(check: str, key: str, start: float, title: str, description: str, severity: str = "medium",
+                 count: int = 1, **details: object) -> Alert:
+    return Alert(type=f"health:{check}", key=key, title=title, description=description, severity=severity,
+                 technique="", start=_utc(start), end=_utc(time.time()), count=count, kind="health",
+                 details={"class": HEALTH_CLASSES.get(check, "MonitoringAlert"), **details})
+
+
+class HealthChecker:
+    """Evaluate every `check_interval`; `ingest` gives the receiving side's counters."""
+
+    def __init__(self, store: SqliteStore, cfg: Health, ingest: Callable[[], dict], spool_bound: int) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.ingest = ingest
+        self.spool_bound = spool_bound
+        self.open: dict[tuple[str, str], Alert] = {}
+        self._last: dict[str, tuple[int, float]] = {}  # counter -> (value, when it last grew)
+
+    def _grew_recently(self, name: str, value: int, now: float, within: float = 3600.0) -> bool:
+        """True while a drop/failure counter has grown within the last hour."""
+        old, when = self._last.get(name, (0, 0.0))
+        if value > old:
+            self._last[name] = (value, now)
+            return True
+        return value > 0 and now - when < within
+
+    def evaluate(self, now: float | None = None) -> list[Alert]:
+        now = time.time() if now is None else now
+        found: dict[tuple[str, str], Alert] = {}
+        self._missing_events(now, found)
+        self._intake(now, found)
+        for k, a in found.items():
+            prev = self.open.get(k)
+            if prev is not None and prev.id == a.id:
+                a.revision = prev.revision + (1 if prev.description != a.description else 0)
+            self.store.put_alert(a, forward=prev is None or prev.description != a.description)
+        for k, a in list(self.open.items()):
+            if k not in found:
+                self.store.set_status(a.id, "closed")
+                del self.open[k]
+        self.open.update(found)
+        return list(found.values())
+
+    def _missing_events(self, now: float, found: dict) -> None:
+        by_dc: dict[str, dict[int, dict]] = {}
+        for row in self.store.dc_health():
+            by_dc.setdefault(row["dc"], {})[row["event_id"]] = row
+        for dc, seen in by_dc.items():
+            first = min(r["first_seen"] for r in seen.values())
+            for req in REQUIREMENTS:
+                allowed = req.missing_after * self.cfg.missing_scale
+                if any(e in seen for e in req.event_ids) or now - first < allowed:
+                    continue
+                hours = (now - first) / 3600
+                desc = (f"No {req.what} from {dc} since it was first seen {hours:.1f} h ago: "
+                        f"{req.likely_cause.lower()} on {dc}. Change: {req.fix()}. "
+                        f"Until then these detections are blind for {dc}: {', '.join(req.blind)}.")
+                found[(req.key, dc)] = health_alert(req.key, dc, first + allowed, f"{req.likely_cause} on {dc}", desc,
+                                                    dcs=[dc], fix=req.fix(), blind=list(req.blind))
+                found[(req.key, dc)].dcs = [dc]
+
+    def _intake(self, now: float, found: dict) -> None:
+        counters = self.ingest()
+        proc = self.store.counters().get("processor", {})
+        hour = now - now % 3600
+        failed, parsed = proc.get("failed_by_peer", {}), proc.get("parsed_by_peer", {})
+        for peer, bad in failed.items():
+            total = bad + parsed.get(peer, 0)
+            if total >= self.cfg.unparseable_min and bad / total >= self.cfg.unparseable_ratio:
+                sample = proc.get("samples", {}).get(peer, "")
+                found[("peer-unparseable", peer)] = health_alert(
+                    "peer-unparseable", peer, now - now % 86400, f"Peer {peer} sends mostly unparseable messages",
+                    f"{bad} of {total} messages from {peer} fit no supported layout (RSA Security Analytics, "
+                    f"ArcSight CEF, QRadar, Splunk, Snare, Winlogbeat/NXLog JSON). Check the SIEM's forwarding "
+                    f"format for this destination. Sample: {sample[:300]}", count=bad, peer=peer)
+        depth, bound = counters.get("spool_depth", 0), self.spool_bound
+        if bound and depth >= self.cfg.spool_near_full * bound:
+            found[("spool-near-full", "spool")] = health_alert(
+                "spool-near-full", "spool", hour, "Some Windows events are not being analyzed yet",
+                f"The spool holds {depth} unprocessed messages ({100 * depth / bound:.0f}% of its bound {bound}): "
+                "events arrive faster than they are analyzed. Forward only the required event ids (4776, 8004, "
+                "4728, 4729, 4732, 4733, 4756, 4757, 7045), or send part of the DCs to another dcsentry node.",
+                count=depth)
+        udp = counters.get("udp_dropped", 0)
+        if self._grew_recently("udp", udp, now):
+            found[("udp-drops", "udp")] = health_alert(
+                "udp-drops", "udp", hour, "Syslog messages dropped on UDP",
+                f"{udp} UDP syslog messages were dropped since start (the spool was full or the receive queue "
+                "overflowed). UDP cannot push back: use TCP or TLS, or forward only the required event ids.",
+                count=udp)
+        for sink, n in counters.get("sink_failed", {}).items():
+            if self._grew_recently(f"sink:{sink}", n, now):
+                found[("sink-unreachable", sink)] = health_alert(
+                    "sink-unreachable", sink, hour, f"Failure sending alerts to {sink}",
+                    f"Sending alerts to {sink} failed {n} times; alerts wait in the outbox and are sent when it is "
+                    "back. Check the SIEM's address, port, transport and certificates.", count=n, sink=sink)

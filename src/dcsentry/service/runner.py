@@ -1,0 +1,152 @@
+"""`dcsentry serve`: bind the listeners and the web port, run the processor process, stop cleanly.
+
+The receiving side lives here (asyncio): each batch of messages is appended to the spool before
+the connection reads on, and while the spool holds `spool_max_rows` unprocessed messages the
+TCP/TLS readers wait (the kernel then pushes back on the senders) and UDP datagrams are dropped
+and counted. SIGTERM/SIGINT: stop accepting, finish in-flight batches, let the processor drain the
+spool and the forwarder the outbox, then exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from ..config import Config
+from ..sources.syslog.listeners import ListenerSet, Received
+from ..sources.syslog.tls import server_context
+from ..store.db import sqlite_path
+from ..store.spool import Spool
+from ..store.sqlite_store import SqliteStore
+from ..web.app import create_app
+from .worker import WorkerPaths, worker_main
+
+
+def data_dir(configured: str) -> Path:
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "dcsentry"
+
+
+def host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class Service:
+    def __init__(self, cfg: Config, announce: Callable[[str], None]) -> None:
+        self.cfg = cfg
+        self.announce = announce
+        self.dir = data_dir(cfg.serve.data_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.store_path = sqlite_path(cfg.serve.store, self.dir)
+        self.store = SqliteStore(self.store_path)  # migrations run before anything else opens it
+        self.spool = Spool(self.dir / "spool.db", cfg.serve.spool_max_rows)
+        self.max_rows = cfg.serve.spool_max_rows
+        self.last_seq = self.spool.last_seq()
+        self.checkpoint = self.store.checkpoint()
+        self._checkpoint_read = 0.0
+        self.listeners: ListenerSet | None = None
+        self.worker: mp.Process | None = None
+        self.stopping = False
+        self.web_url = ""
+
+    # -- the receiving side ------------------------------------------------------------------------
+    def depth(self) -> int:
+        now = time.monotonic()
+        if now - self._checkpoint_read > 0.1:
+            self.checkpoint = self.store.checkpoint()
+            self._checkpoint_read = now
+        return max(0, self.last_seq - self.checkpoint)
+
+    async def consume(self, batch: list[Received]) -> None:
+        while self.depth() >= self.max_rows:  # backpressure: this connection reads nothing meanwhile
+            await asyncio.sleep(0.05)
+        rows = [(r.received_at, r.peer if r.peer_name is None else f"{r.peer}#{r.peer_name}", r.transport, r.data)
+                for r in batch]
+        self.last_seq = await asyncio.to_thread(self.spool.append, rows)
+
+    def ingest_counters(self) -> dict:
+        c = dict(self.listeners.counters) if self.listeners else {}
+        out = {"received": {t: c.get(f"received_messages_{t}", 0) for t in ("udp", "tcp", "tls")},
+               "received_bytes": {t: c.get(f"received_bytes_{t}", 0) for t in ("udp", "tcp", "tls")}}
+        out.update({k: v for k, v in c.items() if isinstance(v, int)})
+        out["spool_depth"] = self.depth()
+        return out
+
+    # -- processes and ports ------------------------------------------------------------------------
+    def start_worker(self) -> None:
+        ctx = mp.get_context("spawn")
+        self._stop, self._ready = ctx.Event(), ctx.Event()
+        paths = WorkerPaths(self.store_path, self.dir / "spool.db", self.web_url or "http://127.0.0.1:8080")
+        self.worker = ctx.Process(target=worker_main, args=(self.cfg, paths, self._stop, self._ready),
+                                  name="dcsentry-processor", daemon=False)
+        self.worker.start()
+
+    def ready(self) -> bool:
+        return bool(self.worker and self.worker.is_alive() and self._ready.is_set() and self.listeners)
+
+    async def start_web(self) -> uvicorn.Server | None:
+        if not self.cfg.serve.web:
+            return None
+        host, port = host_port(self.cfg.serve.web)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+        bound = sock.getsockname()[1]
+        app = create_app(self.store, self.ingest_counters, self.ready)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+        self._web_task = asyncio.create_task(server.serve(sockets=[sock]))
+        self.web_url = f"http://{host}:{bound}"
+        self.announce(f"web listening on {self.web_url}")
+        return server
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        s = self.cfg.serve
+        tls_ctx = server_context(s.tls_cert, s.tls_key, s.tls_client_ca or None) if s.syslog_tls else None
+        self.listeners = ListenerSet(self.consume, udp_accept=lambda: self.depth() < self.max_rows,
+                                     tls_context=tls_ctx)
+        web = await self.start_web()
+        self.start_worker()
+        bound = await self.listeners.start(udp=[host_port(a) for a in s.syslog_udp],
+                                           tcp=[host_port(a) for a in s.syslog_tcp],
+                                           tls=[host_port(a) for a in s.syslog_tls])
+        for transport, host, port in bound:
+            self.announce(f"syslog-{transport} listening on {host}:{port}")
+        self.announce(f"data in {self.dir}")
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+            self.store.save_counters("ingest", self.ingest_counters())
+            if self.worker is not None and not self.worker.is_alive() and not stop.is_set():
+                self.announce(f"processor exited ({self.worker.exitcode}); restarting it")
+                self.start_worker()
+        await self.listeners.stop(drain=True)
+        self.store.save_counters("ingest", self.ingest_counters())
+        self._stop.set()
+        await asyncio.to_thread(self.worker.join)
+        if web is not None:
+            web.should_exit = True
+            await self._web_task
+        self.spool.close()
+        self.store.close()
+        return 0

@@ -1,0 +1,70 @@
+"""The processor process: spool -> detection -> store, the outbox forwarder and health checks.
+
+It runs apart from the receiving process so that parsing and detection get a core of their own
+while the listeners keep accepting; the two meet only in the SQLite spool and store.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Config
+from ..sinks.forward import open_sink
+from ..store.spool import Spool
+from ..store.sqlite_store import SqliteStore
+from .decode import decode_message
+from .forwarder import Forwarder
+from .health import HealthChecker
+from .processor import Processor
+
+
+@dataclass(frozen=True)
+class WorkerPaths:
+    store: Path
+    spool: Path
+    console_url: str
+
+
+def worker_main(cfg: Config, paths: WorkerPaths, stop: "threading.Event", ready: "threading.Event") -> None:
+    """Entry point of the child process. `stop`/`ready` are multiprocessing events."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    store = SqliteStore(paths.store)
+    spool = Spool(paths.spool, cfg.serve.spool_max_rows)
+    sinks = {url: open_sink(url, console_url=paths.console_url) for url in cfg.serve.forward}
+    forwarder = Forwarder(store, sinks)
+    processor = Processor(store, spool, cfg.detection, decode_message)
+    proc_stop, fwd_stop = threading.Event(), threading.Event()
+
+    def ingest_counters() -> dict:
+        c = dict(store.counters().get("ingest", {}))
+        c.update(forwarder.stats())
+        c["spool_depth"] = spool.depth(processor.checkpoint)
+        return c
+
+    health = HealthChecker(store, cfg.health, ingest_counters, cfg.serve.spool_max_rows)
+    fwd_thread = threading.Thread(target=forwarder.run, args=(fwd_stop,), name="forwarder", daemon=True)
+    proc_thread = threading.Thread(target=processor.run, args=(proc_stop,), name="processor", daemon=True)
+    fwd_thread.start()
+    proc_thread.start()
+    ready.set()
+    next_check = time.monotonic() + min(5.0, cfg.health.check_interval)
+    try:
+        while not stop.wait(0.2):
+            forwarder.wake.set()
+            if time.monotonic() >= next_check:
+                health.evaluate()
+                store.save_counters("forward", forwarder.stats())
+                next_check = time.monotonic() + cfg.health.check_interval
+    finally:
+        proc_stop.set()  # the processor drains the spool first, then the forwarder the outbox
+        proc_thread.join()
+        fwd_stop.set()
+        fwd_thread.join(timeout=60)
+        store.save_counters("forward", forwarder.stats())
+        spool.close()
+        store.close()

@@ -1,0 +1,89 @@
+"""Opening the store by URL, and the schema migrations that every backend runs.
+
+SQL here stays portable (no SQLite-only syntax in the schema; `?` placeholders are rewritten for
+PostgreSQL drivers), so the PostgreSQL store of the scale-out issue runs the same migrations.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "initial schema", [
+        """CREATE TABLE IF NOT EXISTS events (
+            computer TEXT NOT NULL, channel TEXT NOT NULL, record_id BIGINT NOT NULL,
+            event_id INTEGER NOT NULL, time_utc TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL,
+            source TEXT, body TEXT NOT NULL,
+            PRIMARY KEY (computer, channel, record_id))""",
+        "CREATE INDEX IF NOT EXISTS events_time ON events (time_utc)",
+        """CREATE TABLE IF NOT EXISTS alerts (
+            id TEXT PRIMARY KEY, type TEXT NOT NULL, kind TEXT NOT NULL, severity TEXT NOT NULL,
+            status TEXT NOT NULL, start_utc TEXT NOT NULL, end_utc TEXT NOT NULL, count BIGINT NOT NULL,
+            revision INTEGER NOT NULL, title TEXT NOT NULL, description TEXT NOT NULL, body TEXT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS alerts_start ON alerts (start_utc)",
+        """CREATE TABLE IF NOT EXISTS activities (
+            seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, time_utc TEXT NOT NULL, account TEXT,
+            host TEXT, dc TEXT, body TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS activities_account ON activities (account, time_utc)",
+        "CREATE INDEX IF NOT EXISTS activities_host ON activities (host, time_utc)",
+        """CREATE TABLE IF NOT EXISTS dc_health (
+            dc TEXT NOT NULL, event_id INTEGER NOT NULL, first_seen DOUBLE PRECISION NOT NULL,
+            last_seen DOUBLE PRECISION NOT NULL, last_event_utc TEXT, count BIGINT NOT NULL,
+            PRIMARY KEY (dc, event_id))""",
+        """CREATE TABLE IF NOT EXISTS baseline (
+            name TEXT PRIMARY KEY, data BLOB NOT NULL, saved_at DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS outbox (
+            seq INTEGER PRIMARY KEY, alert_id TEXT NOT NULL, revision INTEGER NOT NULL, body TEXT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS counters (
+            name TEXT PRIMARY KEY, data TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS progress (
+            name TEXT PRIMARY KEY, value BIGINT NOT NULL)""",
+    ]),
+]
+
+
+def sqlite_path(url: str, data_dir: Path) -> Path:
+    """As SQLAlchemy spells them: `sqlite:////abs/path.db` (absolute), `sqlite:///rel.db` or
+    `sqlite:rel.db` (relative to the data dir), or a bare path."""
+    rest = url.removeprefix("sqlite:")
+    if rest.startswith("///"):
+        rest = rest[3:]
+    path = Path(rest)
+    return path if path.is_absolute() else data_dir / path
+
+
+def connect_sqlite(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """WAL mode (readers never block the writer), NORMAL sync (durable at each checkpointed commit
+    under WAL; a power cut can lose only the last commits, an application crash loses nothing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if readonly:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+    else:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Apply the migrations not yet applied; returns the schema version."""
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
+    done = {r[0] for r in db.execute("SELECT version FROM schema_version")}
+    for version, name, statements in MIGRATIONS:
+        if version in done:
+            continue
+        db.execute("BEGIN")
+        try:
+            for sql in statements:
+                db.execute(sql)
+            db.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
+                       (version, name, time.time()))
+            db.execute("COMMIT")
+        except Exception:
+            db.execute("ROLLBACK")
+            raise
+    return max((v for v, _, _ in MIGRATIONS), default=0)

@@ -1,0 +1,102 @@
+"""The durable spool: every message accepted from the network is here before it is processed.
+
+A SQLite file of its own (WAL, synchronous=FULL: a commit is on disk), appended in batches by
+the receiving side and read in order by the processor, whose checkpoint lives in the store in
+the same transaction as the results. Processed rows are kept for a while behind the checkpoint
+so a restarted processor can replay them to rebuild detector state without raising anything new.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .db import connect_sqlite
+
+_SCHEMA = """CREATE TABLE IF NOT EXISTS spool (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    peer TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    data BLOB NOT NULL
+)"""
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolRow:
+    seq: int
+    received_at: float
+    peer: str
+    transport: str
+    data: bytes
+
+
+class Spool:
+    """Thread-safe append/read of raw messages. `max_rows` unprocessed rows is 'full'."""
+
+    def __init__(self, path: Path, max_rows: int = 1_000_000) -> None:
+        self.path = path
+        self.max_rows = max_rows
+        self._db = connect_sqlite(path)
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(_SCHEMA)
+        self._lock = threading.Lock()
+        self.appended = 0
+
+    def append(self, rows: Iterable[tuple[float, str, str, bytes]]) -> int:
+        """One durable transaction; returns the last sequence number written."""
+        rows = list(rows)
+        if not rows:
+            return self.last_seq()
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT INTO spool (received_at, peer, transport, data) VALUES (?, ?, ?, ?)", rows)
+                last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self.appended += len(rows)
+            return int(last)
+
+    def read(self, after: int, limit: int = 2000, upto: int | None = None) -> list[SpoolRow]:
+        with self._lock:
+            if upto is None:
+                cur = self._db.execute("SELECT seq, received_at, peer, transport, data FROM spool WHERE seq > ? "
+                                       "ORDER BY seq LIMIT ?", (after, limit))
+            else:
+                cur = self._db.execute("SELECT seq, received_at, peer, transport, data FROM spool WHERE seq > ? "
+                                       "AND seq <= ? ORDER BY seq LIMIT ?", (after, upto, limit))
+            return [SpoolRow(*r) for r in cur.fetchall()]
+
+    def last_seq(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(seq) FROM spool").fetchone()
+        return int(row[0] or 0)
+
+    def first_seq(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT MIN(seq) FROM spool").fetchone()
+        return int(row[0] or 0)
+
+    def depth(self, checkpoint: int) -> int:
+        """Rows accepted but not yet processed."""
+        return max(0, self.last_seq() - checkpoint)
+
+    def trim(self, upto: int) -> int:
+        """Forget rows up to `upto` (already processed and past the replay horizon)."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM spool WHERE seq <= ?", (upto,))
+            return cur.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.close()
+            except sqlite3.Error:
+                pass

@@ -1,0 +1,72 @@
+"""Prometheus exposition of the service's counters, read at scrape time.
+
+The receiving side's counters are live in this process; the processor's (parsed, failed, events
+per id, alerts per type) come from the store, where the processor saves them every few seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from ..store.sqlite_store import SqliteStore
+
+
+class ServiceCollector:
+    def __init__(self, ingest: Callable[[], dict], store: SqliteStore) -> None:
+        self.ingest = ingest
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        ing = self.ingest()
+        stored = self.store.counters()
+        proc = stored.get("processor", {})
+        fwd = stored.get("forward", {})
+        rx = CounterMetricFamily("dcsentry_received_messages", "Syslog messages received", labels=["transport"])
+        rxb = CounterMetricFamily("dcsentry_received_bytes", "Syslog bytes received", labels=["transport"])
+        for transport in ("udp", "tcp", "tls"):
+            rx.add_metric([transport], ing.get("received", {}).get(transport, 0))
+            rxb.add_metric([transport], ing.get("received_bytes", {}).get(transport, 0))
+        yield rx
+        yield rxb
+        yield CounterMetricFamily("dcsentry_udp_dropped", "UDP messages dropped (spool full or queue overflow)",
+                                  value=ing.get("udp_dropped", 0))
+        yield CounterMetricFamily("dcsentry_oversized", "Messages over the size limit", value=ing.get("oversized", 0))
+        yield CounterMetricFamily("dcsentry_framing_errors", "TCP/TLS framing errors", value=ing.get("framing_errors", 0))
+        yield GaugeMetricFamily("dcsentry_spool_depth", "Messages accepted but not yet processed",
+                                value=ing.get("spool_depth", 0))
+        yield GaugeMetricFamily("dcsentry_connections_open", "Open TCP/TLS connections",
+                                value=ing.get("connections_open", 0))
+        parsed = CounterMetricFamily("dcsentry_parsed_messages", "Messages parsed, by layout", labels=["layout"])
+        for layout, n in sorted(proc.get("by_layout", {}).items()):
+            parsed.add_metric([layout], n)
+        yield parsed
+        failed = CounterMetricFamily("dcsentry_parse_failed_messages", "Messages fitting no layout, by peer",
+                                     labels=["peer"])
+        for peer, n in sorted(proc.get("failed_by_peer", {}).items()):
+            failed.add_metric([peer], n)
+        yield failed
+        events = CounterMetricFamily("dcsentry_events", "Windows events processed, by event id", labels=["event_id"])
+        for eid, n in sorted(proc.get("by_event", {}).items()):
+            events.add_metric([eid], n)
+        yield events
+        alerts = CounterMetricFamily("dcsentry_alerts", "Alerts raised, by type", labels=["type"])
+        for t, n in sorted(proc.get("by_alert", {}).items()):
+            alerts.add_metric([t], n)
+        yield alerts
+        sent = CounterMetricFamily("dcsentry_sink_sent", "Alerts sent, by sink", labels=["sink"])
+        fail = CounterMetricFamily("dcsentry_sink_failed", "Alert sends that failed, by sink", labels=["sink"])
+        for sink, n in sorted(fwd.get("sink_sent", {}).items()):
+            sent.add_metric([sink], n)
+        for sink, n in sorted(fwd.get("sink_failed", {}).items()):
+            fail.add_metric([sink], n)
+        yield sent
+        yield fail
+
+
+def exposition(collector: ServiceCollector) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)  # type: ignore[arg-type]
+    return generate_latest(registry)

@@ -1,0 +1,109 @@
+"""The SQLite store and the spool: migrations, idempotent batches, alert upserts and the outbox,
+durability across a reopen. Real SQLite files in a temporary folder."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+
+from dcsentry.alerts import Alert, Evidence
+from dcsentry.model import Origin, WindowsEvent
+from dcsentry.store.db import MIGRATIONS, connect_sqlite, migrate, sqlite_path
+from dcsentry.store.spool import Spool
+from dcsentry.store.sqlite_store import Batch, SqliteStore
+
+T0 = datetime(2024, 1, 18, 5, 4, 59, tzinfo=timezone.utc)
+
+
+def event(record_id: int | None, eid: int = 4776, computer: str = "DC01.contoso.local") -> WindowsEvent:
+    return WindowsEvent(eid, "Microsoft-Windows-Security-Auditing", "Security", computer, T0, record_id,
+                        {"TargetUserName": "alice", "Workstation": "WS1", "Status": "0xc000006a"},
+                        origin=Origin("tcp://10.0.0.5:5000", 7))
+
+
+def alert(count: int = 1, revision: int = 0) -> Alert:
+    return Alert(type="brute-force", key="WS1|alice", title="t", description=f"{count} tries", severity="medium",
+                 technique="T1110.001", start=T0, end=T0 + timedelta(seconds=count), count=count, revision=revision,
+                 evidence=[Evidence(4776, "DC01", 1, T0)])
+
+
+def test_migrations_are_recorded_and_idempotent(tmp_path):
+    db = connect_sqlite(tmp_path / "s.db")
+    assert migrate(db) == MIGRATIONS[-1][0]
+    assert migrate(db) == MIGRATIONS[-1][0]
+    versions = [r[0] for r in db.execute("SELECT version FROM schema_version")]
+    assert versions == [v for v, _, _ in MIGRATIONS]
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_sqlite_url_forms(tmp_path):
+    assert sqlite_path("sqlite:dcsentry.db", tmp_path) == tmp_path / "dcsentry.db"
+    assert sqlite_path("sqlite:////abs/x.db", tmp_path).as_posix() == "/abs/x.db"
+    assert sqlite_path("sqlite:///rel.db", tmp_path) == tmp_path / "rel.db"
+    assert sqlite_path("rel.db", tmp_path) == tmp_path / "rel.db"
+
+
+def test_batches_are_idempotent(tmp_path):
+    store = SqliteStore(tmp_path / "s.db")
+    b = Batch(events=[(event(1), 1.0), (event(2), 1.0), (event(None), 1.0)], alerts={alert().id: alert()}, checkpoint=10)
+    store.commit_batch(b)
+    store.commit_batch(b)  # a replay after a crash
+    assert store.count("events") == 3
+    assert store.count("alerts") == 1
+    assert store.count("outbox") == 1  # the replayed, unchanged alert is not sent again
+    assert store.checkpoint() == 10
+
+
+def test_alert_growth_updates_in_place_and_queues_each_revision(tmp_path):
+    store = SqliteStore(tmp_path / "s.db")
+    store.commit_batch(Batch(alerts={alert().id: alert()}))
+    grown = alert(count=5, revision=1)
+    store.commit_batch(Batch(alerts={grown.id: grown}))
+    rows = store.alerts()
+    assert len(rows) == 1 and rows[0]["count"] == 5 and rows[0]["revision"] == 1
+    out = store.outbox_take()
+    assert [b["revision"] for _, b in out] == [0, 1]
+    store.outbox_done(out[-1][0])
+    assert store.count("outbox") == 0
+
+
+def test_user_status_survives_later_growth(tmp_path):
+    store = SqliteStore(tmp_path / "s.db")
+    a = alert()
+    store.commit_batch(Batch(alerts={a.id: a}))
+    assert store.set_status(a.id, "suppressed")
+    grown = alert(count=9, revision=3)
+    store.commit_batch(Batch(alerts={grown.id: grown}))
+    assert store.alerts()[0]["status"] == "suppressed"
+
+
+def test_store_survives_reopen(tmp_path):
+    path = tmp_path / "s.db"
+    store = SqliteStore(path)
+    store.commit_batch(Batch(events=[(event(1), 1.0)], checkpoint=3))
+    store.close()
+    again = SqliteStore(path)
+    assert again.checkpoint() == 3 and again.count("events") == 1
+
+
+def test_spool_append_read_trim_and_reopen(tmp_path):
+    path = tmp_path / "spool.db"
+    spool = Spool(path, max_rows=10)
+    last = spool.append([(1.0, "tcp://a:1", "tcp", b"m%d" % i) for i in range(5)])
+    assert last == 5 and spool.depth(0) == 5 and spool.depth(5) == 0
+    rows = spool.read(2, limit=2)
+    assert [r.seq for r in rows] == [3, 4] and rows[0].data == b"m2"
+    assert [r.seq for r in spool.read(0, upto=2)] == [1, 2]
+    spool.close()
+    again = Spool(path)
+    assert again.last_seq() == 5  # durable: a new handle (a restarted process) sees every row
+    assert again.trim(3) == 3 and again.first_seq() == 4
+    assert again.append([(2.0, "udp://b:2", "udp", b"x")]) == 6  # sequence numbers never reuse
+
+
+def test_spool_rows_are_committed_before_append_returns(tmp_path):
+    path = tmp_path / "spool.db"
+    spool = Spool(path)
+    spool.append([(1.0, "tcp://a:1", "tcp", b"hello")])
+    other = sqlite3.connect(path)  # another connection, as the processor process has
+    assert other.execute("SELECT data FROM spool").fetchall() == [(b"hello",)]
