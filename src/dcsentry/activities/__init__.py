@@ -33,6 +33,7 @@ class AuthActivity(msgspec.Struct, gc=False):
     evidence: list[Evidence]
     server: str | None = None  # server accessed (NTLM, from 8004 on the same DC)
     logon_type: int | None = None
+    account_sid: str = ""  # when the event carries it (4768/4771 TargetSid, 4625 TargetUserSid); 4776 does not
 
     @property
     def source(self) -> str:

@@ -32,6 +32,12 @@ def _ip(addr: str) -> str:
     return addr.removeprefix("::ffff:")
 
 
+def _sid(sid: str) -> str:
+    """An account SID, or "" for none (`-`, or the NULL SID a failed logon often carries)."""
+    sid = (sid or "").strip().upper()
+    return "" if sid in ("-", "S-1-0-0") else sid
+
+
 def _short(computer: str) -> str:
     return computer.split(".", 1)[0].upper()
 
@@ -46,6 +52,7 @@ class ActivityBuilder:
         self._order: deque[list] = deque()  # the same entries, oldest first
         self._servers: OrderedDict[tuple, deque] = OrderedDict()  # 8004 waiting for its 4776
         self._ntlm_seen: OrderedDict[tuple, deque] = OrderedDict()  # 4776 failures a 4625 may repeat
+        self._services_seen: OrderedDict[tuple, deque] = OrderedDict()  # 7045/4697 a twin may repeat
         self.clock: float = 0.0
         self._swept: float = 0.0
         self.joined = 0
@@ -70,11 +77,15 @@ class ActivityBuilder:
             result = kerberos_result(d.get("Status", ""))
             out.append(AuthActivity(ev.time, "Kerberos", d.get("TargetUserName", ""), d.get("TargetDomainName", ""),
                                     "", _ip(d.get("IpAddress", "")), _short(ev.computer), result,
-                                    d.get("Status", ""), [evidence_of(ev)]))
+                                    d.get("Status", ""), [evidence_of(ev)], account_sid=_sid(d.get("TargetSid", ""))))
         elif eid in GROUP_ADD_IDS or eid in GROUP_REMOVE_IDS:
             out.append(self._group(ev))
         elif eid == 7045 or (eid == 4697 and ev.channel == "Security"):
-            out.append(self._service(ev))
+            svc = self._service(ev)
+            # SCM's 7045 and the audit's 4697 tell of one install: its second view is not a new service.
+            if not self._second_view(self._services_seen, (svc.host, svc.name.lower(), svc.image_path.strip().lower()),
+                                     t, eid):
+                out.append(svc)
         return out
 
     def flush(self) -> list[Activity]:
@@ -148,7 +159,7 @@ class ActivityBuilder:
             self._pending.clear()
         if before - self._swept > 60 or before == float("inf"):
             self._swept = before
-            for table in (self._servers, self._ntlm_seen, self._pending):
+            for table in (self._servers, self._ntlm_seen, self._services_seen, self._pending):
                 for key in [k for k, q in table.items() if not q or _time_of(q[-1]) < before - 60]:
                     del table[key]
         return out
@@ -162,7 +173,7 @@ class ActivityBuilder:
         act = AuthActivity(ev.time, protocol, d.get("TargetUserName", ""), d.get("TargetDomainName", ""),
                            _host(d.get("WorkstationName", "")), _ip(d.get("IpAddress", "")), _short(ev.computer),
                            ntstatus_result(d.get("Status", ""), d.get("SubStatus", "")), d.get("SubStatus", "")
-                           or d.get("Status", ""), [evidence_of(ev)])
+                           or d.get("Status", ""), [evidence_of(ev)], account_sid=_sid(d.get("TargetUserSid", "")))
         try:
             act.logon_type = int(d.get("LogonType", ""))
         except ValueError:
@@ -174,14 +185,17 @@ class ActivityBuilder:
     def _repeats(self, act: AuthActivity, t: float, eid: int) -> bool:
         """One NTLM failure is often logged twice: 4625 on the host accessed and 4776 on the DC.
         The second of the pair (either order, within 2 s) is not counted again."""
-        key = (act.account_key, act.source_host, act.result)
-        seen = self._ntlm_seen.get(key)
+        return self._second_view(self._ntlm_seen, (act.account_key, act.source_host, act.result), t, eid)
+
+    def _second_view(self, table: OrderedDict, key: tuple, t: float, eid: int) -> bool:
+        """True for the second of a pair of events with different ids within 2 s (either order)."""
+        seen = table.get(key)
         if seen:
             for i, (t0, other) in enumerate(seen):
                 if other != eid and abs(t - t0) <= 2.0:
                     del seen[i]
                     return True
-        self._remember(self._ntlm_seen, key, (t, eid))
+        self._remember(table, key, (t, eid))
         return False
 
     def _group(self, ev: WindowsEvent) -> GroupChange:

@@ -41,14 +41,14 @@ class AccountEnumerationDetector:
                 return (a,)
             return ()
         win: deque = self.unknown.touch(src, lambda: deque(maxlen=50_000))  # type: ignore[assignment]
-        win.append((t, act.account_key))
+        win.append((t, act.account_key, act.evidence))
         trim(win, t, self.cfg.window)
         open_ = self.incidents.current(TYPE, src, act.time)
         if open_ is None:
-            names = {n for _, n in win}
+            names = {n for _, n, _ in win}
             if len(names) < self.cfg.names:
                 return ()
-            a = self.incidents.raise_or_grow(TYPE, src, act.time, act.evidence,
+            a = self.incidents.raise_or_grow(TYPE, src, act.time, [e for _, _, evs in win for e in evs],
                                              start=act.time.fromtimestamp(win[0][0], act.time.tzinfo))
             a.count = len(win)
             a.details["unknown_names"] = sorted(names)[:200]

@@ -61,6 +61,10 @@ class Incidents:
         """The open alert for this incident, grown by `evidence`, or a new one."""
         a = self.current(type_, key, t)
         if a is None:
+            old = self._open.get((type_, key))
+            if old is not None and old.start == (start or t):  # same incident, same id: grow it, never a twin
+                a = old
+        if a is None:
             at = ALERT_TYPES[type_]
             a = Alert(type=type_, key=key, title=at.title, description="", severity=at.severity,
                       technique=at.technique, start=start or t, end=t, count=0, learning=learning)

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from ..activities import Activity, AuthActivity
+from ..activities.status import PASSWORD_RIGHT
 from ..alerts import Alert
 from ..config import Detection
 from .base import Incidents, Lru, add_unique, plural, trim
@@ -32,7 +33,7 @@ class BruteForceDetector:
         if not isinstance(act, AuthActivity) or act.source.upper() in self.exclude:
             return ()
         key = f"{act.source}|{act.account_key}"
-        if act.result == "success":
+        if act.result in PASSWORD_RIGHT:  # expired/must-change/... answers also prove the password right
             a = self.incidents.current(TYPE, key, act.time)
             if a is None or a.outcome == "Success":
                 return ()
@@ -40,21 +41,22 @@ class BruteForceDetector:
             a.severity = "high"
             a.revision += 1
             a.end = max(a.end, act.time)
-            if len(a.evidence) < self.incidents.max_evidence:
-                a.evidence.extend(act.evidence)
+            a.evidence.extend(act.evidence[:max(0, self.incidents.max_evidence - len(a.evidence))])
             a.description = self._describe(a, act)
             return (a,)
         if act.result not in BAD_PASSWORD:
             return ()
         t = act.time.timestamp()
         win: deque = self.windows.touch(key, deque)  # type: ignore[assignment]
-        win.append((t,))
+        win.append((t, act.evidence))
         trim(win, t, self.cfg.window)
         open_ = self.incidents.current(TYPE, key, act.time)
         if open_ is None and len(win) < self.cfg.threshold:
             return ()
         learning = self.baseline.clock.learning("domain", act.time, self.cfg.learning_period)
-        a = self.incidents.raise_or_grow(TYPE, key, act.time, act.evidence, learning=learning)
+        # a new alert carries the evidence of every attempt it counts, not only the last one
+        evidence = act.evidence if open_ is not None else [e for _, evs in win for e in evs]
+        a = self.incidents.raise_or_grow(TYPE, key, act.time, evidence, learning=learning)
         if open_ is None:  # the attempts that crossed the threshold belong to the alert
             a.start = act.time.fromtimestamp(win[0][0], act.time.tzinfo)
             a.count = len(win)
@@ -87,8 +89,9 @@ class BruteForceDetector:
             text += f", targeting {', '.join(servers)}"
         text += "."
         if a.outcome == "Success":
-            text += (f" A successful logon of {account} from {src} followed: the password may have been guessed; "
-                     f"reset it and investigate {src}.")
+            how = "" if success is None or success.result == "success" else f" ({success.result})"
+            text += (f" A logon of {account} from {src} with the right password followed{how}: the password may "
+                     f"have been guessed; reset it and investigate {src}.")
         elif a.details.get("account_normally_used_from_source"):
             text += f" {account} normally authenticates from {src}: check for a stale saved credential."
         else:

@@ -33,7 +33,7 @@ class HoneytokenDetector:
         if not self.names and not self.sids:
             return ()
         if isinstance(act, AuthActivity):
-            token = self._match(act.account)
+            token = self._match(act.account, act.account_sid)
             if token is None:
                 return ()
             line = (f"{'Authenticated' if not act.failed else 'Failed to authenticate (' + act.result + ')'} "

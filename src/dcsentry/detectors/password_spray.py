@@ -8,9 +8,11 @@ success from that source for a sprayed account is a guessed account.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 
 from ..activities import Activity, AuthActivity
+from ..activities.status import PASSWORD_RIGHT
 from ..alerts import Alert
 from ..config import Detection
 from .base import Incidents, Lru, add_unique, plural
@@ -28,6 +30,8 @@ class PasswordSprayDetector:
         self.incidents = incidents
         self.baseline = baseline
         self.sources: Lru = Lru()  # source -> {account key: [first, last, tries, name]}
+        self.tried: Lru = Lru()  # source -> deque[(t, evidence)]: the evidence a new alert shows
+        self.max_evidence = cfg.max_evidence
 
     def _stats(self, hits: dict, now: float, span: float) -> tuple[int, int]:
         accounts = tries = 0
@@ -41,7 +45,7 @@ class PasswordSprayDetector:
         if not isinstance(act, AuthActivity) or act.source.upper() in self.exclude:
             return ()
         src = act.source
-        if act.result == "success":
+        if act.result in PASSWORD_RIGHT:  # expired/must-change/... answers also prove the password right
             a = self.incidents.current(TYPE, src, act.time)
             if a is None or act.account not in a.accounts:
                 return ()
@@ -56,6 +60,8 @@ class PasswordSprayDetector:
             return ()
         t = act.time.timestamp()
         hits: dict = self.sources.touch(src, dict)  # type: ignore[assignment]
+        tried: deque = self.tried.touch(src, lambda: deque(maxlen=self.max_evidence))  # type: ignore[assignment]
+        tried.append((t, act.evidence))
         h = hits.get(act.account_key)
         if h is None:
             if len(hits) >= _MAX_ACCOUNTS:
@@ -78,7 +84,8 @@ class PasswordSprayDetector:
             recent = [k for k, h in hits.items() if h[1] >= t - span]
             start = min(hits[k][0] for k in recent)
             learning = self.baseline.clock.learning("domain", act.time, self.cfg.learning_period)
-            a = self.incidents.raise_or_grow(TYPE, src, act.time, act.evidence,
+            evidence = [e for tt, evs in tried if tt >= start for e in evs]  # the tries it counts, not the last
+            a = self.incidents.raise_or_grow(TYPE, src, act.time, evidence,
                                              start=act.time.fromtimestamp(start, act.time.tzinfo), learning=learning)
             a.count = sum(hits[k][2] for k in recent)
             a.details["attacked_accounts"] = len(recent)

@@ -22,7 +22,7 @@ IMAGE_INDICATORS: tuple[tuple[str, int, re.Pattern[str]], ...] = tuple(
         ("living-off-the-land binary", 3, r"\b(rundll32|regsvr32|mshta|certutil|bitsadmin|msbuild|installutil)(\.exe)?\b.*(http|javascript|/i:|-urlcache|\\temp\\|\.js|\.sct)"),
         ("runs from a temporary folder", 3, r"\\(windows\\temp|appdata\\local\\temp|temp)\\"),
         ("runs from a user profile or public folder", 2, r"\\(users|documents and settings)\\|\\perflogs\\|\\programdata\\[^\\]+\.exe"),
-        ("interactive program as a service", 2, r"^\"?([a-z]:\\windows\\system32\\)?(calc|notepad|mspaint)(\.exe)?\"?$"),
+        ("interactive program as a service", 3, r"^\"?([a-z]:\\windows\\system32\\)?(calc|notepad|mspaint)(\.exe)?\"?$"),
         ("binary directly in the Windows folder", 2, r"^(%systemroot%|%windir%|[a-z]:\\windows)\\[a-z0-9]{5,}\.exe$"),
         ("long base64 blob in the command line", 3, r"[A-Za-z0-9+/]{60,}={0,2}"),
         ("binary on a non-system drive", 1, r"^\"?[d-z]:\\"),
@@ -34,9 +34,11 @@ TOOLS = re.compile(r"\b(mimidrv|mimikatz|wceservice|wce(\.exe)?|gsecdump|pwdump|
 # Remote execution tools (also raise remote-code-execution).
 REMOTE_EXEC = re.compile(r"(psexesvc|paexec|remcom|csexecsvc|winexesvc|btobto|\\\\127\.0\.0\.1\\|__output|"
                          r"%comspec%\s+/q\s+/c\s+echo)", re.I)
-# Update and driver mechanisms that install oddly named services every day.
-KNOWN_GOOD = re.compile(r"(\\programdata\\microsoft\\windows defender\\definition updates\\|"
-                        r"^\\systemroot\\system32\\drivers\\|^system32\\drivers\\|^\\\?\?\\c:\\windows\\system32\\drivers\\)", re.I)
+# Update and driver mechanisms that install oddly named services every day. Only a whole image path
+# that is a plain driver file there qualifies: a command line merely naming such a folder does not.
+KNOWN_GOOD = re.compile(r"\"?(?:[a-z]:\\programdata\\microsoft\\windows defender\\definition updates\\|"
+                        r"\\systemroot\\system32\\drivers\\|system32\\drivers\\|\\\?\?\\c:\\windows\\system32\\drivers\\)"
+                        r"(?:(?!\.\.)[^\"%&|<>^\r\n])*\.sys\"?", re.I)
 _CONSONANTS = re.compile(r"[bcdfghjklmnpqrstvwxz]{5,}", re.I)
 
 
@@ -51,7 +53,7 @@ def random_looking(name: str) -> bool:
 def score(name: str, image: str) -> tuple[int, list[str]]:
     """Total score and the reasons, for a service `name` running `image`."""
     image = (image or "").strip()
-    if KNOWN_GOOD.search(image) and not TOOLS.search(name + " " + image):
+    if KNOWN_GOOD.fullmatch(image) and not TOOLS.search(name + " " + image):
         return 0, []
     reasons: list[str] = []
     total = 0
