@@ -222,5 +222,13 @@ def exit_status(stats: ReadStats) -> int:
     return 1 if stats.records == 0 and (stats.skipped_total or stats.files == 0) else 0
 
 
+def _register() -> None:
+    from .synth.cli import synth
+
+    main.add_command(synth)
+
+
+_register()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -27,6 +27,7 @@ class PasswordSpray:
     slow_accounts: int = 15  # or this many ...
     slow_window: float = DAY  # ... within a day (a slow spray under lockout thresholds)
     max_per_account: float = 3.0  # average tries per account above this is brute force, not spray
+    typo_window: float = 300.0  # a failure followed by a success within this is a typo, not a sprayed account
     learning_period: float = 7 * DAY
 
 

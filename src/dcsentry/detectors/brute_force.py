@@ -18,6 +18,8 @@ from .base import Incidents, Lru, add_unique, plural, trim
 from .baseline import Baseline
 
 BAD_PASSWORD = frozenset({"wrong-password", "bad-credentials"})
+# Guessing goes on after the account locks: those answers count as attempts too.
+GUESSES = BAD_PASSWORD | {"locked", "revoked"}
 TYPE = "brute-force"
 
 
@@ -44,7 +46,7 @@ class BruteForceDetector:
             a.evidence.extend(act.evidence[:max(0, self.incidents.max_evidence - len(a.evidence))])
             a.description = self._describe(a, act)
             return (a,)
-        if act.result not in BAD_PASSWORD:
+        if act.result not in GUESSES:
             return ()
         t = act.time.timestamp()
         win: deque = self.windows.touch(key, deque)  # type: ignore[assignment]

@@ -46,6 +46,11 @@ class PasswordSprayDetector:
             return ()
         src = act.source
         if act.result in PASSWORD_RIGHT:  # expired/must-change/... answers also prove the password right
+            hits = self.sources.get(src)
+            h = hits.get(act.account_key) if hits else None
+            if h is not None and act.time.timestamp() - h[1] <= self.cfg.typo_window:
+                del hits[act.account_key]  # the user mistyped, then got it right: not a sprayed account
+                return ()
             a = self.incidents.current(TYPE, src, act.time)
             if a is None or act.account not in a.accounts:
                 return ()
@@ -58,6 +63,8 @@ class PasswordSprayDetector:
             return (a,)
         if act.result not in BAD_PASSWORD:
             return ()
+        if self.baseline.learned_auth(act.account_key, src):
+            return ()  # a typo by someone who normally logs on from here (a shared terminal server)
         t = act.time.timestamp()
         hits: dict = self.sources.touch(src, dict)  # type: ignore[assignment]
         tried: deque = self.tried.touch(src, lambda: deque(maxlen=self.max_evidence))  # type: ignore[assignment]

@@ -1,0 +1,420 @@
+"""Everyday DC traffic: logons, tickets, NTLM pass-through, the usual failures and admin chores.
+
+The benign background is what a detector's false-positive rate is measured on, so it includes the
+awkward cases real domains have: typos followed by success, a script with a stale password failing
+every few minutes, a phone locking its owner out through Exchange, name typos, expired passwords,
+helpdesk group changes, the usual admin touching a sensitive group, Defender's random-named
+MpKsl drivers. Arrivals are Poisson per time slice, scaled by the hour of the working day.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime, timedelta
+
+from ..catalogue import CATALOGUE, SECURITY_AUDITING
+from ..model import Origin, WindowsEvent
+from .domain import AGENTS, EPOCH, HOUR_US, US, Account, Domain, Group, Machine, rhythm
+from .render import AUDIT_FAILURE, AUDIT_SUCCESS, META
+
+PKG = "MICROSOFT_AUTHENTICATION_PACKAGE_V1_0"
+MS = 1000
+_BLANK = frozenset({"CertIssuerName", "CertSerialNumber", "CertThumbprint"})
+_TYPES = {"user mode service": "0x10", "kernel mode driver": "0x1", "file system driver": "0x2"}
+_STARTS = {"boot start": "0", "system start": "1", "auto start": "2", "demand start": "3", "disabled": "4"}
+Stamped = tuple[int, WindowsEvent]
+
+
+def to_dt(us: int) -> datetime:
+    return EPOCH + timedelta(microseconds=us)
+
+
+def ntstatus(code: int) -> str:
+    """Status as DCs write it: lower-case hex, `0x0` for success."""
+    return f"0x{code:x}"
+
+
+def poisson(rng: random.Random, lam: float) -> int:
+    if lam <= 0:
+        return 0
+    if lam > 30:
+        return max(0, round(rng.gauss(lam, math.sqrt(lam))))
+    limit, k, p = math.exp(-lam), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+class Builder:
+    """Writes what the DCs log for one action. Offsets only move forward from the action's start,
+    so an action never reaches back into a slice the stream has already emitted."""
+
+    def __init__(self, d: Domain, rng: random.Random) -> None:
+        self.d, self.rng = d, rng
+        self.out: list[Stamped] = []
+        self.tag: Origin | None = None
+
+    def add(self, eid: int, dc: Machine, us: int, values: dict[str, str], failure: bool = False,
+            user_sid: str | None = None) -> None:
+        spec, meta = CATALOGUE[eid], META[eid]
+        data = {f: values.get(f, "" if f in _BLANK else "-") for f in spec.fields}
+        kw = (AUDIT_FAILURE if failure else AUDIT_SUCCESS) if spec.provider == SECURITY_AUDITING else meta[3]
+        self.out.append((us, WindowsEvent(eid, spec.provider, spec.channel, dc.fqdn, to_dt(us), None, data, self.tag,
+                                          kw, meta[1], meta[2], user_sid)))
+
+    def port(self) -> str:
+        return str(self.rng.randint(49152, 65535))
+
+    def logon_id(self) -> str:
+        return hex(self.rng.getrandbits(28) | 0x1000000)
+
+    def guid(self) -> str:
+        h = f"{self.rng.getrandbits(128):032X}"
+        return f"{{{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}}}"
+
+    def later(self, us: int, lo_ms: int = 1, hi_ms: int = 60) -> int:
+        return us + self.rng.randint(lo_ms * MS, hi_ms * MS)
+
+    def ntlm(self, us: int, user: str, workstation: str, server: Machine, status: int = 0,
+             domain_name: str | None = None) -> int:
+        """8004 (which server passed the NTLM logon on) and its 4776 on that server's secure-channel DC."""
+        dc = server.dc or self.d.dcs[0]
+        self.add(8004, dc, us, {"SChannelName": server.name, "UserName": user,
+                                "DomainName": domain_name or self.d.netbios, "WorkstationName": workstation or "NULL",
+                                "SChannelType": "2"}, user_sid="S-1-5-18")
+        us = self.later(us, 0, 40)
+        self.add(4776, dc, us, {"PackageName": PKG, "TargetUserName": user, "Workstation": workstation,
+                                "Status": ntstatus(status)}, failure=status != 0)
+        return us
+
+    def tgt(self, us: int, dc: Machine, name: str, sid: str, ip: str, status: int = 0) -> None:
+        ok, realm = status == 0, self.d.realm
+        self.add(4768, dc, us, {
+            "TargetUserName": name, "TargetDomainName": realm, "TargetSid": "S-1-0-0" if status == 6 else sid,
+            "ServiceName": "krbtgt" if ok else f"krbtgt/{realm}",
+            "ServiceSid": self.d.rid_sid(502) if ok else "S-1-0-0", "TicketOptions": "0x40810010",
+            "Status": ntstatus(status), "TicketEncryptionType": "0x12" if ok else "0xffffffff",
+            "PreAuthType": "2" if ok else "-", "IpAddress": f"::ffff:{ip}", "IpPort": self.port()}, failure=not ok)
+
+    def tgs(self, us: int, dc: Machine, client: str, service: str, service_sid: str, ip: str,
+            enc: str = "0x12") -> None:
+        self.add(4769, dc, us, {
+            "TargetUserName": f"{client}@{self.d.realm}", "TargetDomainName": self.d.realm, "ServiceName": service,
+            "ServiceSid": service_sid, "TicketOptions": "0x40810000", "TicketEncryptionType": enc,
+            "IpAddress": f"::ffff:{ip}", "IpPort": self.port(), "Status": "0x0", "LogonGuid": self.guid(),
+            "TransmittedServices": "-"})
+
+    def preauth_fail(self, us: int, dc: Machine, name: str, sid: str, ip: str, status: int = 0x18) -> None:
+        self.add(4771, dc, us, {
+            "TargetUserName": name, "TargetSid": sid, "ServiceName": f"krbtgt/{self.d.realm}",
+            "TicketOptions": "0x40810010", "Status": ntstatus(status), "PreAuthType": "2",
+            "IpAddress": f"::ffff:{ip}", "IpPort": self.port()}, failure=True)
+
+    def logon(self, us: int, dc: Machine, name: str, sid: str, ip: str, logon_type: int = 3,
+              package: str = "Kerberos", elevated: bool = False, workstation: str = "-") -> str:
+        """4624 on the DC itself (network logons for GPO/LDAP/SMB, RDP for admins). Returns the logon id."""
+        lid, rdp, krb = self.logon_id(), logon_type == 10, package == "Kerberos"
+        self.add(4624, dc, us, {
+            "SubjectUserSid": dc.sid if rdp else "S-1-0-0", "SubjectUserName": dc.account if rdp else "-",
+            "SubjectDomainName": self.d.netbios if rdp else "-", "SubjectLogonId": "0x3e7" if rdp else "0x0",
+            "TargetUserSid": sid, "TargetUserName": name, "TargetDomainName": self.d.realm if krb else self.d.netbios,
+            "TargetLogonId": lid, "LogonType": str(logon_type),
+            "LogonProcessName": "Kerberos" if krb else ("User32 " if rdp else "NtLmSsp "),
+            "AuthenticationPackageName": package, "WorkstationName": workstation,
+            "LogonGuid": self.guid() if krb or rdp else "{00000000-0000-0000-0000-000000000000}",
+            "LmPackageName": "NTLM V2" if package == "NTLM" else "-", "KeyLength": "128" if package == "NTLM" else "0",
+            "ProcessId": "0x44c" if rdp else "0x0", "ProcessName": r"C:\Windows\System32\svchost.exe" if rdp else "-",
+            "IpAddress": ip, "IpPort": self.port() if krb or rdp else "0", "ImpersonationLevel": "%%1833",
+            "RestrictedAdminMode": "%%1843" if rdp else "-", "VirtualAccount": "%%1843", "TargetLinkedLogonId": "0x0",
+            "ElevatedToken": "%%1842" if elevated else "%%1843"})
+        return lid
+
+    def logon_fail(self, us: int, dc: Machine, name: str, ip: str, workstation: str) -> None:
+        """4625 on the DC for a wrong password over NTLM (e.g. RDP to the DC by address)."""
+        self.add(4625, dc, us, {
+            "SubjectUserSid": "S-1-0-0", "SubjectLogonId": "0x0", "TargetUserSid": "S-1-0-0", "TargetUserName": name,
+            "TargetDomainName": self.d.netbios, "Status": "0xc000006d", "FailureReason": "%%2313",
+            "SubStatus": "0xc000006a", "LogonType": "3", "LogonProcessName": "NtLmSsp ",
+            "AuthenticationPackageName": "NTLM", "WorkstationName": workstation, "KeyLength": "0",
+            "ProcessId": "0x0", "IpAddress": ip, "IpPort": "0"}, failure=True)
+
+    def group_change(self, us: int, dc: Machine, group: Group, member: Account, actor: Account, logon_id: str,
+                     add: bool = True) -> None:
+        self.add(group.add_id if add else group.remove_id, dc, us, {
+            "MemberName": member.dn, "MemberSid": member.sid, "TargetUserName": group.name,
+            "TargetDomainName": group.domain_name, "TargetSid": group.sid, "SubjectUserSid": actor.sid,
+            "SubjectUserName": actor.sam, "SubjectDomainName": self.d.netbios, "SubjectLogonId": logon_id})
+
+    def admin_session(self, us: int, dc: Machine, actor: Account, src: Machine | None = None) -> tuple[int, str]:
+        """An admin tool's Kerberos network logon to the DC; the change events carry its logon id."""
+        ws = src or actor.workstation or dc
+        self.tgs(us, dc, actor.sam, dc.account, dc.sid, ws.ip)
+        us = self.later(us, 2, 80)
+        return us, self.logon(us, dc, actor.sam, actor.sid, ws.ip, elevated=actor.kind in ("admin", "builtin"))
+
+    def service(self, us: int, dc: Machine, name: str, path: str, stype: str, start: str, account: str,
+                installer: Account | None, logon_id: str = "0x3e7") -> None:
+        """4697 (Security) and 7045 (System) for one service install; installer None means SYSTEM."""
+        sid = installer.sid if installer else "S-1-5-18"
+        self.add(4697, dc, us, {
+            "SubjectUserSid": sid, "SubjectUserName": installer.sam if installer else dc.account,
+            "SubjectDomainName": self.d.netbios, "SubjectLogonId": logon_id if installer else "0x3e7",
+            "ServiceName": name, "ServiceFileName": path, "ServiceType": _TYPES[stype],
+            "ServiceStartType": _STARTS[start], "ServiceAccount": account or "-"})
+        self.add(7045, dc, self.later(us, 0, 20), {"ServiceName": name, "ImagePath": path, "ServiceType": stype,
+                                                   "StartType": start, "AccountName": account}, user_sid=sid)
+
+    def user_created(self, us: int, dc: Machine, new: Account, actor: Account, logon_id: str) -> None:
+        self.add(4720, dc, us, {
+            "TargetUserName": new.sam, "TargetDomainName": self.d.netbios, "TargetSid": new.sid,
+            "SubjectUserSid": actor.sid, "SubjectUserName": actor.sam, "SubjectDomainName": self.d.netbios,
+            "SubjectLogonId": logon_id, "SamAccountName": new.sam, "DisplayName": new.display,
+            "UserPrincipalName": f"{new.sam}@{self.d.dns}", "HomeDirectory": "%%1793", "HomePath": "%%1793",
+            "ScriptPath": "%%1793", "ProfilePath": "%%1793", "UserWorkstations": "%%1793",
+            "PasswordLastSet": "%%1794", "AccountExpires": "%%1794", "PrimaryGroupId": "513",
+            "OldUacValue": "0x0", "NewUacValue": "0x15", "UserAccountControl": "\n\t\t%%2080\n\t\t%%2082\n\t\t%%2084",
+            "UserParameters": "%%1793", "SidHistory": "-", "LogonHours": "%%1797"})
+
+
+class Everyday:
+    """The benign background, one time slice at a time (bounded memory for any run length)."""
+
+    def __init__(self, d: Domain, seed: int, scale: float = 1.0) -> None:
+        self.d, self.scale = d, scale
+        self.rng = random.Random(f"dcsentry-synth:{seed}:traffic")
+        self.b = Builder(d, self.rng)
+        n_u, n_dc = len(d.users), len(d.dcs)
+        self.ntlm_servers = [d.servers[n] for n in ("FS02", "WEB01", "APP01", "EXCH01", "SQL01", "RDS01")]
+        self.krb_servers = [d.servers[n] for n in ("FS01", "FS02", "WEB01", "EXCH01", "APP01", "RDS01")]
+        self.servers = list(d.servers.values())
+        self.new_rid = 20000  # RIDs for accounts created during the run (attacks use another range)
+        self.stale_next: int | None = None
+        # (per-hour rate per actor at full activity, actors, rhythm: people|machines|flat, events per action, action)
+        self.plan = [
+            (0.6, n_u, "people", 4.0, self.user_logon), (4.0, n_u, "people", 1.0, self.user_tgs),
+            (1.2, n_u, "people", 2.0, self.user_ntlm), (1.0, len(d.workstations), "machines", 3.2, self.machine),
+            (2.0, len(d.servers), "flat", 3.2, self.server), (6.0, n_dc * (n_dc - 1), "flat", 2.0, self.replication),
+            (6.0, len(d.services) - 1, "flat", 1.6, self.service_account), (0.02, n_u, "people", 5.0, self.typo),
+            (0.0015, n_u, "people", 3.0, self.expired), (0.003, n_u, "people", 3.5, self.unknown_name),
+            (0.001, n_u, "people", 28.0, self.lockout), (0.004, n_u, "people", 3.0, self.group_change),
+            (0.0004, n_u, "people", 4.5, self.new_user), (0.15, len(d.admins), "people", 3.4, self.admin_rdp),
+            (0.05, 1, "people", 3.0, self.sensitive_change), (0.08, n_dc, "flat", 2.0, self.defender_driver),
+            (0.02, n_dc, "people", 3.0, self.agent_install),
+        ]
+
+    @staticmethod
+    def _factor(mode: str, r: float) -> float:
+        return r if mode == "people" else (0.35 + 0.65 * r if mode == "machines" else 1.0)
+
+    def expected_per_second(self, t0: int, t1: int) -> float:
+        """Average everyday events per second over [t0, t1) at scale 1 (to honour --rate)."""
+        hours = [rhythm(t) for t in range(t0, t1, HOUR_US // 4)] or [rhythm(t0)]
+        total = sum(rate * n * est * sum(self._factor(mode, r) for r in hours) / len(hours)
+                    for rate, n, mode, est, _ in self.plan)
+        return total / 3600 + 2 / 300  # plus the stale-credential script
+
+    def slice(self, t0: int, t1: int) -> list[Stamped]:
+        """Every everyday action starting in [t0, t1), with all its events (they may run past t1)."""
+        b, rng = self.b, self.rng
+        b.out = []
+        r, hours = rhythm((t0 + t1) // 2), (t1 - t0) / HOUR_US
+        for rate, n, mode, _, action in self.plan:
+            for _ in range(poisson(rng, rate * n * self._factor(mode, r) * hours * self.scale)):
+                action(rng.randrange(t0, t1))
+        if self.stale_next is None:
+            self.stale_next = t0 + rng.randrange(300 * US)
+        svc, fs = self.d.services["svc_report"], self.d.servers["FS02"]
+        while self.stale_next < t1:  # a scheduled report job on APP01 still holding svc_report's old password
+            b.ntlm(self.stale_next, svc.sam, "APP01", fs, 0xC000006A)
+            self.stale_next += rng.randint(240, 360) * US
+        return b.out
+
+    # -- people -------------------------------------------------------------------------------
+    def _user(self) -> tuple[Account, Machine, Machine]:
+        u = self.rng.choice(self.d.users)
+        ws = u.workstation
+        dc = ws.dc if self.rng.random() < 0.85 else self.rng.choice(self.d.dcs)
+        return u, ws, dc
+
+    def _kerberos_logon(self, us: int, u: Account, ws: Machine, dc: Machine) -> None:
+        b = self.b
+        b.tgt(us, dc, u.sam, u.sid, ws.ip)
+        us = b.later(us, 2, 40)
+        b.tgs(us, dc, u.sam, ws.account, ws.sid, ws.ip)
+        us = b.later(us, 50, 900)
+        b.tgs(us, dc, u.sam, dc.account, dc.sid, ws.ip)
+        b.logon(b.later(us, 1, 30), dc, u.sam, u.sid, ws.ip)
+
+    def user_logon(self, us: int) -> None:
+        u, ws, dc = self._user()
+        self._kerberos_logon(us, u, ws, dc)
+
+    def user_tgs(self, us: int) -> None:
+        u, ws, dc = self._user()
+        if self.rng.random() < 0.15:
+            svc = self.d.services["svc_sql"]
+            self.b.tgs(us, dc, u.sam, svc.sam, svc.sid, ws.ip, "0x17" if self.rng.random() < 0.1 else "0x12")
+        else:
+            srv = self.rng.choice(self.krb_servers)
+            self.b.tgs(us, dc, u.sam, srv.account, srv.sid, ws.ip)
+
+    def user_ntlm(self, us: int) -> None:
+        u, ws, _ = self._user()
+        self.b.ntlm(us, u.sam, ws.name, self.rng.choice(self.ntlm_servers))
+
+    def typo(self, us: int) -> None:
+        """1-3 wrong passwords, then the right one; sometimes on the shared RDS host."""
+        u, ws, dc = self._user()
+        rng, b = self.rng, self.b
+        k = rng.choices((1, 2, 3), (70, 22, 8))[0]
+        if rng.random() < 0.15:
+            ws = self.d.servers["RDS01"]
+        if rng.random() < 0.6:
+            for _ in range(k):
+                b.preauth_fail(us, dc, u.sam, u.sid, ws.ip)
+                us += rng.randint(2, 12) * US
+            self._kerberos_logon(us, u, ws, dc)
+        else:
+            srv = rng.choice(self.ntlm_servers)
+            for _ in range(k):
+                us = b.ntlm(us, u.sam, ws.name, srv, 0xC000006A) + rng.randint(2, 12) * US
+            b.ntlm(us, u.sam, ws.name, srv)
+
+    def expired(self, us: int) -> None:
+        """A password past its age: the right password, refused with 0xC0000071 / KDC 0x17."""
+        u, ws, dc = self._user()
+        if self.rng.random() < 0.5:
+            for _ in range(self.rng.randint(1, 2)):
+                us = self.b.ntlm(us, u.sam, ws.name, self.d.servers["EXCH01"], 0xC0000071) + 20 * US
+        else:
+            self.b.tgt(us, dc, u.sam, u.sid, ws.ip, 0x17)
+        self._kerberos_logon(us + self.rng.randint(60, 900) * US, u, ws, dc)
+
+    def unknown_name(self, us: int) -> None:
+        """A mistyped user name (0xC0000064 / KDC 0x6), corrected seconds later."""
+        u, ws, dc = self._user()
+        rng, name = self.rng, u.sam
+        for _ in range(5):
+            i = rng.randrange(1, len(u.sam))
+            name = rng.choice((u.sam[:i] + u.sam[i + 1:], u.sam[:i] + u.sam[i] + u.sam[i:],
+                               u.sam[:i - 1] + u.sam[i] + u.sam[i - 1] + u.sam[i + 1:], u.sam + "1"))
+            if name.lower() not in self.d.by_sam:
+                break
+        if rng.random() < 0.5:
+            srv = rng.choice(self.ntlm_servers)
+            us = self.b.ntlm(us, name, ws.name, srv, 0xC0000064) + rng.randint(5, 30) * US
+            self.b.ntlm(us, u.sam, ws.name, srv)
+        else:
+            self.b.tgt(us, dc, name, "", ws.ip, 0x6)
+            self._kerberos_logon(us + rng.randint(5, 30) * US, u, ws, dc)
+
+    def lockout(self, us: int) -> None:
+        """A phone with the old password polls Exchange until the account locks (threshold 10)."""
+        u, _, _ = self._user()
+        exch = self.d.servers["EXCH01"]
+        for i in range(10 + self.rng.randint(2, 6)):
+            us = self.b.ntlm(us, u.sam, exch.name, exch, 0xC000006A if i < 10 else 0xC0000234)
+            us += self.rng.randint(60, 180) * US
+
+    # -- administration -----------------------------------------------------------------------
+    def group_change(self, us: int) -> None:
+        actor = self.rng.choice(self.d.helpdesk)
+        group = self.d.groups[self.rng.choice([g.name for g in self.d.groups.values() if not g.sensitive])]
+        dc = (actor.workstation and actor.workstation.dc) or self.d.dcs[0]
+        us, lid = self.b.admin_session(us, dc, actor)
+        self.b.group_change(self.b.later(us, 500, 5000), dc, group, self.rng.choice(self.d.users), actor, lid,
+                            add=self.rng.random() < 0.75)
+
+    def new_user(self, us: int) -> None:
+        rng, b = self.rng, self.b
+        actor, model = rng.choice(self.d.helpdesk), rng.choice(self.d.users)
+        self.new_rid += 1
+        display = f"{model.display.split()[0]} {rng.choice(self.d.users).display.split()[-1]}"
+        new = Account(f"{display[0]}{display.split()[-1]}{self.new_rid % 97}".lower(), self.d.rid_sid(self.new_rid),
+                      display, self.d.dn(display), "user")
+        dc = self.d.dcs[0]
+        us, lid = b.admin_session(us, dc, actor)
+        b.user_created(us := b.later(us, 500, 3000), dc, new, actor, lid)
+        for g in rng.sample(["Sales", "Finance", "HR", "Engineering", "VPN Users", "All Staff"], rng.randint(1, 2)):
+            b.group_change(us := b.later(us, 2000, 20000), dc, self.d.groups[g], new, actor, lid)
+
+    def admin_rdp(self, us: int) -> None:
+        a, dc, b = self.rng.choice(self.d.admins), self.rng.choice(self.d.dcs), self.b
+        ws = a.workstation or dc
+        if self.rng.random() < 0.1:  # typo while connecting by address (NTLM to the DC itself)
+            b.add(4776, dc, us, {"PackageName": PKG, "TargetUserName": a.sam, "Workstation": ws.name,
+                                 "Status": ntstatus(0xC000006A)}, failure=True)
+            b.logon_fail(b.later(us, 1, 5), dc, a.sam, ws.ip, ws.name)
+            us += self.rng.randint(4, 15) * US
+            b.add(4776, dc, us, {"PackageName": PKG, "TargetUserName": a.sam, "Workstation": ws.name, "Status": "0x0"})
+            b.logon(b.later(us, 1, 30), dc, a.sam, a.sid, ws.ip, 10, "Negotiate", True, dc.name)
+            return
+        b.tgt(us, dc, a.sam, a.sid, ws.ip)
+        b.tgs(us := b.later(us, 5, 50), dc, a.sam, dc.account, dc.sid, ws.ip)
+        b.logon(b.later(us, 200, 2000), dc, a.sam, a.sid, ws.ip, 10, "Negotiate", True, dc.name)
+
+    def sensitive_change(self, us: int) -> None:
+        """The usual admin legitimately touching a sensitive group (the baseline attacks differ from)."""
+        rng, d = self.rng, self.d
+        actor = d.admins[0] if rng.random() < 0.8 else d.admins[1]
+        group = rng.choice(("Backup Operators", "Server Operators", "Domain Admins", "Group Policy Creator Owners",
+                            "Administrators"))
+        member = d.services["svc_backup"] if group in ("Backup Operators", "Server Operators") else rng.choice(d.admins)
+        dc = rng.choice(d.dcs)
+        us, lid = self.b.admin_session(us, dc, actor)
+        self.b.group_change(self.b.later(us, 1000, 8000), dc, d.groups[group], member, actor, lid,
+                            add=rng.random() < 0.6)
+
+    def defender_driver(self, us: int) -> None:
+        """Defender's kernel helper: a fresh random-looking MpKsl<8 hex> service each signature update."""
+        h = self.b.guid()
+        self.b.service(us, self.rng.choice(self.d.dcs), f"MpKsl{self.rng.getrandbits(32):08x}",
+                       rf"C:\ProgramData\Microsoft\Windows Defender\Definition Updates\{h}\MpKslDrv.sys",
+                       "kernel mode driver", "demand start", "", None)
+
+    def agent_install(self, us: int) -> None:
+        name, path, stype, start, account = self.rng.choice(AGENTS)
+        dc = self.rng.choice(self.d.dcs)
+        admin = self.rng.choice(self.d.admins) if self.rng.random() < 0.5 else None
+        lid = "0x3e7"
+        if admin is not None:
+            us, lid = self.b.admin_session(us, dc, admin)
+        self.b.service(self.b.later(us, 1000, 30000), dc, name, path, stype, start, account, admin, lid)
+
+    # -- machines and services ----------------------------------------------------------------
+    def _machine_refresh(self, us: int, m: Machine) -> None:
+        b, dc = self.b, m.dc or self.d.dcs[0]
+        if self.rng.random() < 0.15:
+            b.tgt(us, dc, m.account, m.sid, m.ip)
+            us = b.later(us, 2, 40)
+        b.tgs(us, dc, m.account, dc.account, dc.sid, m.ip)
+        b.tgs(us := b.later(us, 5, 200), dc, m.account, dc.account, dc.sid, m.ip)
+        b.logon(b.later(us, 1, 40), dc, m.account, m.sid, m.ip)
+
+    def machine(self, us: int) -> None:
+        self._machine_refresh(us, self.rng.choice(self.d.workstations))
+
+    def server(self, us: int) -> None:
+        self._machine_refresh(us, self.rng.choice(self.servers))
+
+    def replication(self, us: int) -> None:
+        src, dst = self.rng.sample(self.d.dcs, 2)
+        self.b.tgs(us, dst, src.account, dst.account, dst.sid, src.ip)
+        self.b.logon(self.b.later(us, 1, 20), dst, src.account, src.sid, src.ip)
+
+    def service_account(self, us: int) -> None:
+        rng, d, b = self.rng, self.d, self.b
+        sam = rng.choice(("svc_sql", "svc_web", "svc_backup", "svc_sccm", "svc_scan", "svc_exch"))
+        svc = d.services[sam]
+        host = svc.workstation or d.dcs[0]
+        if sam == "svc_web":
+            b.ntlm(us, sam, host.name, d.servers["SQL01"])
+        elif sam == "svc_sccm":  # client push: the target workstation passes the logon to its DC
+            b.ntlm(us, sam, host.name, rng.choice(d.workstations))
+        elif sam == "svc_scan":
+            b.ntlm(us, sam, host.name, rng.choice(self.servers))
+        else:
+            target = rng.choice([d.servers["FS01"], d.servers["FS02"], *d.dcs])
+            b.tgs(us, host.dc or d.dcs[0], sam, target.account, target.sid, host.ip)
