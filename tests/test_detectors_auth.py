@@ -343,3 +343,24 @@ def test_cli_refuses_an_unknown_setting(tmp_path: Path) -> None:
                    "--config", str(p))
     assert proc.returncode == 2 and proc.stdout == b""
     assert b"thresold" in proc.stderr
+
+
+# -- everyday noise that must stay quiet (found with the synthetic domain generator) ---------------------------------
+def test_typos_followed_by_success_on_a_shared_host_are_not_a_spray() -> None:
+    """A terminal server: many users mistype once, then log on. MDI's triage calls that B-TP."""
+    events = []
+    for i in range(12):
+        events += [ntlm_4776(i * 60, f"user{i}", "RDS01", WRONG), ntlm_4776(i * 60 + 20, f"user{i}", "RDS01", "0x0")]
+    assert "password-spray" not in types(run(events))
+
+
+def test_failures_of_accounts_that_normally_log_on_from_the_source_do_not_count_for_spray() -> None:
+    learned = [ntlm_4776(i, f"user{i}", "RDS01", "0x0") for i in range(10)]
+    later = [ntlm_4776(4000 + i * 400, f"user{i}", "RDS01", WRONG) for i in range(10)]
+    assert "password-spray" not in types(run(learned + later))
+
+
+def test_brute_force_counts_answers_for_the_locked_account() -> None:
+    """After the lockout the DC answers "locked" (NTLM) / "revoked" (Kerberos): the guessing goes on."""
+    events = tries(10) + [ntlm_4776(20 + i, "dadmin", "WIN81", "0xc0000234") for i in range(5)]
+    assert only(run(events), "brute-force").count == 15

@@ -172,9 +172,10 @@ def _addresses(values: tuple[str, ...]) -> list[str]:
 @click.option("--web", metavar="HOST:PORT", help="Web console, REST API, /metrics and /healthz; off to disable.")
 @click.option("--forward", multiple=True, metavar="URL",
               help="Send alerts to cef+udp://, cef+tcp://, cef+tls://host:port or jsonl:///path (repeatable).")
+@click.option("--demo", is_flag=True, help="Also run a simulated domain forwarding attacks to this sensor.")
 def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, ...], syslog_tcp: tuple[str, ...],
           syslog_tls: tuple[str, ...], tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None,
-          web: str | None, forward: tuple[str, ...]) -> None:
+          web: str | None, forward: tuple[str, ...], demo: bool) -> None:
     """Run the sensor: receive events over syslog, detect, store and forward alerts."""
     import asyncio
     import os
@@ -210,7 +211,7 @@ def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, 
             from .sinks.forward import parse_forward_url
 
             parse_forward_url(url)
-        service = Service(cfg, announce)
+        service = Service(cfg, announce, demo=demo)
         code = asyncio.run(service.run())
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -46,13 +46,12 @@ class PasswordSprayDetector:
             return ()
         src = act.source
         if act.result in PASSWORD_RIGHT:  # expired/must-change/... answers also prove the password right
-            hits = self.sources.get(src)
-            h = hits.get(act.account_key) if hits else None
-            if h is not None and act.time.timestamp() - h[1] <= self.cfg.typo_window:
-                del hits[act.account_key]  # the user mistyped, then got it right: not a sprayed account
-                return ()
             a = self.incidents.current(TYPE, src, act.time)
             if a is None or act.account not in a.accounts:
+                hits = self.sources.get(src)
+                h = hits.get(act.account_key) if hits else None
+                if h is not None and act.time.timestamp() - h[1] <= self.cfg.typo_window:
+                    del hits[act.account_key]  # the user mistyped, then got it right: not a sprayed account
                 return ()
             guessed = a.details.setdefault("guessed_accounts", [])
             if act.account in guessed:

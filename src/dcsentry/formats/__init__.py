@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+import re
 import shutil
 import tempfile
 import zipfile
@@ -21,12 +22,17 @@ from .evtx import MAGIC as EVTX_MAGIC
 from .evtx import read_evtx
 from .jsonl import read_jsonl
 from .stats import Problem, ReadStats
+from .syslog import read_syslog
 from .xml import read_xml
 
 __all__ = ["FORMATS", "Problem", "ReadStats", "read_stream", "sniff"]
 
-FORMATS = ("evtx", "xml", "jsonl", "zip", "gz")
+FORMATS = ("evtx", "xml", "jsonl", "zip", "gz", "syslog")
 _SPOOL_LIMIT = 64 << 20
+# Captured SIEM/syslog messages: a PRI, an octet count, a syslog timestamp, or a layout's own start.
+_SYSLOG = re.compile(rb"(?:\d{1,7} )?<\d{1,3}>|&lt;Syslog Header&gt;|CEF:\d|LEEF:|RsaSA|@cee:|\[\s*\{"
+                     rb"|[A-Za-z]{3} +\d{1,2} \d\d:\d\d:\d\d |\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S* "
+                     rb"|(?:AgentDevice|EventCode|LogName|Logfile)=|\{\"name\":|[^\n]*MSWinEventLog(?:\t|\\t)")
 
 
 def sniff(head: bytes) -> str | None:
@@ -40,6 +46,8 @@ def sniff(head: bytes) -> str | None:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[:2] in (b"<\x00", b"\x00<"):
         return "xml"
     text = head.removeprefix(codecs.BOM_UTF8).lstrip()
+    if _SYSLOG.match(text):  # before XML: `<13>` is a syslog PRI, never a tag; `{"name":` is QRadar JSON
+        return "syslog"
     if text.startswith(b"<"):
         return "xml"
     if text.startswith(b"{"):
@@ -88,9 +96,12 @@ def read_stream(stream: IO[bytes], source: str, stats: ReadStats, fmt: str | Non
     """Every event in `stream`. `path`, when the stream is a plain file, lets EVTX mmap it."""
     if not isinstance(stream, io.BufferedReader) and not hasattr(stream, "peek"):
         stream = io.BufferedReader(stream)  # type: ignore[arg-type]
-    kind = fmt or sniff(stream.peek(64)[:64])
+    head = stream.peek(64)[:64]
+    if not head and fmt is None:  # an empty export (a query that matched nothing) holds no events; not an error
+        return
+    kind = fmt or sniff(head)
     if kind is None:
-        stats.problem(Origin(source, None, member), "unrecognised format (not EVTX, XML, JSON lines, zip or gz); "
+        stats.problem(Origin(source, None, member), "unrecognised format (not EVTX, XML, JSON lines, syslog, zip or gz); "
                       "use --format to say which", "format")
         return
     stats.formats[kind] += 1
@@ -104,6 +115,8 @@ def read_stream(stream: IO[bytes], source: str, stats: ReadStats, fmt: str | Non
         yield from _read_zip(stream, source, stats, threads)
     elif kind == "gz":
         yield from _read_gz(stream, source, stats, member, threads)
+    elif kind == "syslog":
+        yield from read_syslog(stream, source, stats, member)
     else:
         stats.problem(Origin(source, None, member), f"unknown format {kind!r}", "format")
 

@@ -80,7 +80,11 @@ def _nxlog_time(d: dict) -> datetime:
     if stamp is not None and received is not None and received.tzinfo is None:
         delta = (stamp.replace(tzinfo=None) - received).total_seconds()
         offset = round(delta / _QUARTER_HOUR) * _QUARTER_HOUR
-    return parse_time((local + timedelta(seconds=offset)).isoformat()) or EPOCH
+    try:
+        shifted = local + timedelta(seconds=offset)
+    except OverflowError:  # a nonsense EventTime/@timestamp pair: keep what the line says
+        shifted = local
+    return parse_time(shifted.isoformat()) or EPOCH
 
 
 def from_nxlog(d: dict, origin: Origin | None) -> WindowsEvent:

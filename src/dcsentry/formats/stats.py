@@ -6,11 +6,21 @@ reason), is counted, and reading goes on.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..model import Origin
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(s: str) -> str:
+    """Problems are printed one per line to a terminal: line breaks and escape sequences that came
+    from the input (lxml messages quote it; file names may hold anything) are shown, not obeyed."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s) if _CONTROL.search(s) else s
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +30,7 @@ class Problem:
     kind: str  # short counter key: "evtx-record", "xml", "json", "format", "io", ...
 
     def __str__(self) -> str:
-        return f"{self.origin}: {self.reason}"
+        return _printable(f"{self.origin}: {self.reason}")
 
 
 @dataclass
@@ -37,6 +47,8 @@ class ReadStats:
     on_problem: Callable[[Problem], None] | None = None
 
     def problem(self, origin: Origin, reason: str, kind: str) -> None:
+        if "\n" in reason:  # lxml and the evtx parser put line breaks in some messages
+            reason = " ".join(reason.split())
         p = Problem(origin, reason, kind)
         self.skipped[kind] += 1
         if len(self.problems) < self.problems_kept:

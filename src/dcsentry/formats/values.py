@@ -63,7 +63,10 @@ def parse_time(s: str) -> datetime | None:
     if t.tzinfo is None:
         return t.replace(tzinfo=timezone.utc)
     if t.utcoffset() != timedelta(0):
-        return t.astimezone(timezone.utc)
+        try:
+            return t.astimezone(timezone.utc)
+        except OverflowError:  # an offset pushing year 1 or 9999 out of range: unreadable, not fatal
+            return None
     return t
 
 

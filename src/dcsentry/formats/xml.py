@@ -26,6 +26,17 @@ _START = re.compile(r"<Event[\s>]")
 _END = "</Event>"
 _DTD = re.compile(r"<!(DOCTYPE|ENTITY)", re.I)
 _NOISE = re.compile(r"<\?xml[^>]*\?>|</?Events\s*>|<!--.*?-->|\s+", re.S)
+# A pretty-printer's line break + indentation standing where an empty element's text would be
+# (evtx_dump writes `<Data>\n    </Data>` for an empty value); a value that is a bare newline stays.
+_INDENT = re.compile(r"\r?\n +")
+# XML parsers turn CR into LF, but Windows values carry CRLF (PrivilegeList, UserAccountControl): CRs
+# in text content are passed as character references so they survive, as they do from EVTX.
+_CR_TEXT = re.compile(r"\r(?=[^<>]*<)")  # a CR whose next markup is a `<`: in text, not inside a tag
+# Windows writes control characters of binary-ish values raw, which XML 1.0 forbids; they are moved
+# to plane-16 private use for the parse and moved back after, so one odd value cannot cost the event.
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|&#(?:x([0-9a-fA-F]{1,6})|([0-9]{1,7}));")
+_SHIFT = 0x100000
+_UNSHIFT = {_SHIFT + c: c for c in (*range(0x20), 0xFFFE, 0xFFFF)}
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
                           huge_tree=False, remove_comments=True, remove_pis=True)
 
@@ -35,6 +46,29 @@ def _local(tag: object) -> str:
         return ""
     i = tag.rfind("}")
     return tag[i + 1:] if i >= 0 else tag
+
+
+def _text(el: etree._Element) -> str | None:
+    t = el.text
+    if t and t[0] in "\r\n" and _INDENT.fullmatch(t):
+        return None
+    return t
+
+
+def _shift(m: re.Match[str]) -> str:
+    s = m.group(0)
+    if len(s) == 1:
+        return chr(_SHIFT + ord(s))
+    code = int(m.group(1), 16) if m.group(1) else int(m.group(2))
+    return chr(_SHIFT + code) if (code < 0x20 and code not in (9, 10, 13)) or code in (0xFFFE, 0xFFFF) else s
+
+
+def _unshift(ev: WindowsEvent) -> WindowsEvent:
+    ev.data = {k.translate(_UNSHIFT): v.translate(_UNSHIFT) for k, v in ev.data.items()}
+    ev.provider, ev.channel, ev.computer = (x.translate(_UNSHIFT) for x in (ev.provider, ev.channel, ev.computer))
+    if ev.user_sid is not None:
+        ev.user_sid = ev.user_sid.translate(_UNSHIFT)
+    return ev
 
 
 def _flatten(el: etree._Element, prefix: str, out: dict[str, str]) -> None:
@@ -49,8 +83,9 @@ def _flatten(el: etree._Element, prefix: str, out: dict[str, str]) -> None:
         attrs = {k: v for k, v in child.attrib.items() if not k.startswith("{")}
         for ak, av in attrs.items():
             out[f"{key}.{ak}"] = av
-        if child.text is not None or not attrs:
-            out[key] = child.text or ""
+        text = _text(child)
+        if text is not None or not attrs:
+            out[key] = text or ""
 
 
 def element_to_event(root: etree._Element, origin: Origin | None) -> WindowsEvent:
@@ -95,8 +130,9 @@ def element_to_event(root: etree._Element, origin: Origin | None) -> WindowsEven
                     if name is None:
                         i += 1
                         name = f"param{i}"
-                    data[name] = d.text or ""
-                elif n == "Binary" and d.text:
+                    v = d.text  # _text() inlined: this is the hot loop
+                    data[name] = "" if not v or (v[0] in "\r\n" and _INDENT.fullmatch(v)) else v
+                elif n == "Binary" and _text(d):
                     data["Binary"] = d.text
         elif section == "UserData":
             wrapper = next((c for c in part if _local(c.tag)), None)
@@ -109,15 +145,23 @@ def element_to_event(root: etree._Element, origin: Origin | None) -> WindowsEven
 
 def parse_event_xml(text: str | bytes, origin: Origin | None = None) -> WindowsEvent:
     """One event's XML (the shape WEF deliveries and SIEM layouts embed). Raises ValueError."""
-    if isinstance(text, str):
-        text = text.encode("utf-8")
+    shifted = False
+    if isinstance(text, str) and "\r" in text:
+        text = _CR_TEXT.sub("&#13;", text)
     try:
-        root = etree.fromstring(text, _PARSER)
+        root = etree.fromstring(text.encode("utf-8") if isinstance(text, str) else text, _PARSER)
     except etree.XMLSyntaxError as exc:
-        raise ValueError(f"malformed event XML: {exc}") from None
+        if not isinstance(text, str) or not _UNSAFE.search(text):
+            raise ValueError(f"malformed event XML: {exc}") from None
+        try:
+            root = etree.fromstring(_UNSAFE.sub(_shift, text).encode("utf-8"), _PARSER)
+        except etree.XMLSyntaxError as exc2:
+            raise ValueError(f"malformed event XML: {exc2}") from None
+        shifted = True
     if _local(root.tag) != "Event":
         raise ValueError(f"expected an <Event> element, found <{_local(root.tag)}>")
-    return element_to_event(root, origin)
+    ev = element_to_event(root, origin)
+    return _unshift(ev) if shifted else ev
 
 
 def _decoder_for(head: bytes) -> codecs.IncrementalDecoder:
@@ -162,7 +206,8 @@ def read_xml(stream: IO[bytes], source: str, stats: ReadStats, member: str | Non
     while True:
         m = _START.search(buf, pos)
         if m is None:
-            tail = max(pos, len(buf) - 7)  # a start tag may straddle the block boundary
+            cut = buf.rfind("<", pos)  # a tag may straddle the block boundary: keep it whole for next time
+            tail = cut if cut >= 0 and len(buf) - cut <= 4096 else len(buf)
             junk(buf[pos:tail], base + pos)
             pos = tail
             if not more():
@@ -181,14 +226,25 @@ def read_xml(stream: IO[bytes], source: str, stats: ReadStats, member: str | Non
                 stats.problem(origin, "unterminated <Event> element (truncated input?)", "xml")
                 return
             stats.problem(origin, f"<Event> element longer than {MAX_EVENT_CHARS} characters skipped", "xml-oversize")
-            nxt = _START.search(buf, pos + 1)
-            pos = nxt.start() if nxt else len(buf)
+            while True:  # drop the element unread up to its end tag (or a next start tag), block by block
+                end = buf.find(_END, pos)
+                nxt = _START.search(buf, pos + 1, end if end >= 0 else len(buf))
+                if nxt is not None or end >= 0:
+                    pos = nxt.start() if nxt is not None else end + len(_END)
+                    break
+                pos = max(pos, len(buf) - len(_END))  # a tag may straddle the block boundary
+                if not more():
+                    return
             continue
         stop = end + len(_END)
         inner = _START.search(buf, pos + 1, stop)
         if inner is not None:  # a new start tag before the end: the earlier event never closed
             stats.problem(origin, "unterminated <Event> element", "xml")
             pos = inner.start()
+            continue
+        if stop - pos > MAX_EVENT_CHARS:  # the same limit whether or not the element fit in one read block
+            stats.problem(origin, f"<Event> element longer than {MAX_EVENT_CHARS} characters skipped", "xml-oversize")
+            pos = stop
             continue
         try:
             yield parse_event_xml(buf[pos:stop], origin)

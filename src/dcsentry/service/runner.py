@@ -45,8 +45,13 @@ def host_port(text: str) -> tuple[str, int]:
 
 
 class Service:
-    def __init__(self, cfg: Config, announce: Callable[[str], None]) -> None:
+    def __init__(self, cfg: Config, announce: Callable[[str], None], demo: bool = False) -> None:
         self.cfg = cfg
+        self.demo = demo
+        if demo:
+            from .demo import demo_honeytokens
+
+            cfg.detection.honeytokens = sorted({*cfg.detection.honeytokens, *demo_honeytokens()})
         self.announce = announce
         self.dir = data_dir(cfg.serve.data_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +125,7 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         s = self.cfg.serve
-        tls_ctx = server_context(s.tls_cert, s.tls_key, s.tls_client_ca or None) if s.syslog_tls else None
+        tls_ctx = server_context(s.tls_cert, s.tls_key or None, client_ca=s.tls_client_ca or None) if s.syslog_tls else None
         self.listeners = ListenerSet(self.consume, udp_accept=lambda: self.depth() < self.max_rows,
                                      tls_context=tls_ctx)
         web = await self.start_web()
@@ -131,6 +136,15 @@ class Service:
         for transport, host, port in bound:
             self.announce(f"syslog-{transport} listening on {host}:{port}")
         self.announce(f"data in {self.dir}")
+        if self.demo:
+            tcp = next(((h, p) for t, h, p in bound if t == "tcp"), None)
+            if tcp is None:
+                raise ValueError("--demo needs a TCP syslog listener")
+            from .demo import feed
+
+            self._demo_task = asyncio.create_task(feed(*tcp))
+            self.announce(f"demo: a simulated domain is forwarding to {tcp[0]}:{tcp[1]}; "
+                          f"open {self.web_url or 'the web console'} to watch alerts arrive")
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
