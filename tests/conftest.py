@@ -1,0 +1,100 @@
+"""Shared test plumbing: where the shared corpus lives, how to read it, how to run the real CLI.
+
+The corpus is read in place from `<repo root>/../shared` (or `$DCSENTRY_SHARED`): it is data
+written outside the project, and a copy in the repo would drift from the manifest.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dcsentry.formats import ReadStats, read_stream
+from dcsentry.model import WindowsEvent
+from dcsentry.sources.files import read_paths
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("DCSENTRY_SHARED") or REPO.parent / "shared").resolve()
+CORPUS = SHARED / "corpus"
+EVTX_DIR = CORPUS / "evtx"
+JSON_DIR = CORPUS / "json"
+
+if not (CORPUS / "manifest.json").is_file():  # fail loudly: a skipped corpus test proves nothing
+    raise pytest.UsageError(f"shared corpus not found at {CORPUS}; set DCSENTRY_SHARED to the shared folder")
+
+
+@cache
+def manifest() -> list[dict[str, Any]]:
+    """The corpus manifest (one entry per file, with counts per event id)."""
+    return json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))
+
+
+def manifest_entry(rel: str) -> dict[str, Any]:
+    for entry in manifest():
+        if entry["path"] == rel:
+            return entry
+    raise KeyError(rel)
+
+
+def corpus(rel: str) -> Path:
+    """A corpus file by its manifest path; a missing file is a failure, not a skip."""
+    p = CORPUS / rel
+    assert p.is_file(), f"corpus file missing: {p}"
+    return p
+
+
+def read_file_events(path: str | Path, fmt: str | None = None) -> tuple[list[WindowsEvent], ReadStats]:
+    """Everything the library yields for one path, with the stats it kept."""
+    stats = ReadStats()
+    events = list(read_paths([str(path)], stats, fmt))
+    return events, stats
+
+
+def read_bytes(data: bytes, source: str = "mem", fmt: str | None = None) -> tuple[list[WindowsEvent], ReadStats]:
+    """Run `read_stream` over in-memory bytes (how the fuzz and shape tests feed readers)."""
+    stats = ReadStats()
+    events = list(read_stream(io.BytesIO(data), source, stats, fmt))
+    return events, stats
+
+
+def id_counts(events: Iterable[WindowsEvent]) -> dict[str, int]:
+    """Counts per event id keyed like the manifest (`"4776"`)."""
+    return {str(k): v for k, v in Counter(e.event_id for e in events).items()}
+
+
+def dcsentry_cmd() -> list[str]:
+    """The installed `dcsentry` console script of this interpreter's environment."""
+    beside = Path(sys.executable).parent / "dcsentry"
+    exe = str(beside) if beside.is_file() else shutil.which("dcsentry")
+    assert exe, "the dcsentry console script is not installed (pip install -e .)"
+    return [exe]
+
+
+def run_cli(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+    """The real CLI in a subprocess, stdout/stderr captured as bytes, never a terminal."""
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+    return subprocess.run([*dcsentry_cmd(), *args], input=stdin, capture_output=True, timeout=timeout, env=env,
+                          check=False)
+
+
+def jsonl_objects(stdout: bytes) -> list[dict[str, Any]]:
+    """Every stdout line must be one JSON object: a stray print would break downstream tools."""
+    out = []
+    for line in stdout.decode("utf-8").splitlines():
+        assert line.strip(), "blank line in --jsonl output"
+        obj = json.loads(line)
+        assert isinstance(obj, dict)
+        out.append(obj)
+    return out
+
