@@ -22,7 +22,7 @@ from .suspicious_service import SuspiciousServiceDetector
 class DetectionEngine:
     """Feed events; each call returns the alerts created or grown by it (same object = same alert)."""
 
-    def __init__(self, cfg: Detection | None = None, baseline: Baseline | None = None) -> None:
+    def __init__(self, cfg: Detection | None = None, baseline: Baseline | None = None, keep_alerts: bool = True) -> None:
         cfg = cfg or Detection()
         self.cfg = cfg
         self.baseline = baseline or Baseline()
@@ -38,6 +38,7 @@ class DetectionEngine:
             SuspiciousServiceDetector(cfg, incidents, dcs),
             RemoteCodeExecutionDetector(cfg, incidents, dcs),
         ]
+        self.keep_alerts = keep_alerts  # `hunt` keeps every alert for its report; the service stores them instead
         self.alerts: dict[str, Alert] = {}  # every alert raised, by id
         self.activities = 0
         self.last_activities: list[Activity] = []  # those of the latest feed(), for the store
@@ -49,7 +50,8 @@ class DetectionEngine:
             self.activities += 1
             for det in self.detectors:
                 for alert in det.on_activity(act):
-                    self.alerts.setdefault(alert.id, alert)
+                    if self.keep_alerts:
+                        self.alerts.setdefault(alert.id, alert)
                     out.append(alert)
             if getattr(act, "result", None) == "success":  # learn after detecting, so the success counts
                 self.baseline.learn_auth(act.account_key, act.source, act.time.timestamp())  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 
 from ..catalogue import CORE_IDS
@@ -33,7 +33,8 @@ class Processor:
         self.spool = spool
         self.decode = decode
         self.batch_rows = batch_rows
-        self.engine = DetectionEngine(detection, store.load_baseline())
+        self.engine = DetectionEngine(detection, store.load_baseline(), keep_alerts=False)
+        self._counted: OrderedDict[str, None] = OrderedDict()  # alert ids already counted as raised
         self.checkpoint = store.checkpoint()
         self.counters: Counter = Counter()
         self.by_layout: Counter = Counter()
@@ -43,6 +44,7 @@ class Processor:
         self.by_alert: Counter = Counter()
         self.samples: dict[str, str] = {}  # peer -> a message that fit no layout, for the operator
         self._last_save = time.monotonic()
+        self._dirty = False
 
     def warm_up(self) -> int:
         """Replay the rows behind the checkpoint (forwarding off) to rebuild detector state."""
@@ -72,11 +74,9 @@ class Processor:
         batch.checkpoint = rows[-1].seq
         self.store.commit_batch(batch)
         self.checkpoint = rows[-1].seq
+        self._dirty = True
         if time.monotonic() - self._last_save > 5:
             self.save_state()
-            horizon = self.checkpoint - REPLAY_ROWS
-            if horizon > 0:
-                self.spool.trim(horizon)
         return len(rows)
 
     def _process(self, rows: list[SpoolRow], count: bool) -> Batch:
@@ -108,9 +108,12 @@ class Processor:
             if engine.activities != before:
                 batch.activities.extend(engine.last_activities)
         if count:
-            for a in batch.alerts.values():
-                if a.revision == 0:
+            for alert_id, a in batch.alerts.items():
+                if alert_id not in self._counted:
+                    self._counted[alert_id] = None
                     self.by_alert[a.type] += 1
+                    if len(self._counted) > 100_000:
+                        self._counted.popitem(last=False)
         return batch
 
     def _health(self, batch: Batch, ev: WindowsEvent, received_at: float) -> None:
@@ -128,9 +131,14 @@ class Processor:
             h[3] += 1
 
     def save_state(self) -> None:
+        """Baseline and counters to the store (every few seconds, and when idle); old spool rows go."""
         self.store.save_baseline(self.engine.baseline)
         self.store.save_counters("processor", self.snapshot())
         self._last_save = time.monotonic()
+        self._dirty = False
+        horizon = self.checkpoint - REPLAY_ROWS
+        if horizon > 0:
+            self.spool.trim(horizon)
 
     def snapshot(self) -> dict:
         return {"parsed": self.counters["parsed"], "failed": self.counters["failed"],
@@ -147,6 +155,8 @@ class Processor:
             if n == 0:
                 if stop.is_set():
                     break
+                if self._dirty and time.monotonic() - self._last_save > 0.5:
+                    self.save_state()
                 time.sleep(idle_sleep)
         for alert in self.engine.finish():
             self.store.put_alert(alert)
