@@ -26,6 +26,15 @@ import evtx
 DCSENTRY = [str(Path(sys.executable).parent / "dcsentry")]
 
 
+def _alive(pid: str) -> bool:
+    """Running (a zombie that nobody has reaped yet is dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def wait_for(pred: Callable[[], object], timeout: float = 60.0, what: str = "condition", every: float = 0.1) -> object:
     deadline = time.monotonic() + timeout
     while True:
@@ -117,11 +126,12 @@ class Serve:
             self.lines.append(line)
 
     def kill9(self) -> None:
+        """SIGKILL the service; its processor process must die with it (it asks the kernel to)."""
+        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
-        # the processor child is orphaned by SIGKILL of its parent: stop it as a crash would
-        subprocess.run(["pkill", "-9", "-f", f"--data-dir {self.data_dir}"], check=False)
-        time.sleep(0.5)
+        wait_for(lambda: not any(_alive(pid) for pid in children), timeout=30,
+                 what="the processor process to die with its parent")
 
     def stop(self) -> int:
         if self.proc and self.proc.poll() is None:

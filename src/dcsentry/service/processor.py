@@ -45,6 +45,7 @@ class Processor:
         self.samples: dict[str, str] = {}  # peer -> a message that fit no layout, for the operator
         self._last_save = time.monotonic()
         self._dirty = False
+        self._last_input = 0.0
 
     def warm_up(self) -> int:
         """Replay the rows behind the checkpoint (forwarding off) to rebuild detector state."""
@@ -130,6 +131,17 @@ class Processor:
             h[2] = utc
             h[3] += 1
 
+    def release_pending(self) -> None:
+        """Nothing came for a while: 4776s still waiting for their 8004 go on without a server, so
+        a quiet stream cannot hold an attack's last attempts back."""
+        self._last_input = 0.0
+        batch = Batch()
+        for alert in self.engine.finish():
+            batch.alerts[alert.id] = alert
+        batch.activities.extend(self.engine.last_activities)
+        if batch.alerts or batch.activities:
+            self.store.commit_batch(batch)
+
     def save_state(self) -> None:
         """Baseline and counters to the store (every few seconds, and when idle); old spool rows go."""
         self.store.save_baseline(self.engine.baseline)
@@ -152,9 +164,13 @@ class Processor:
         self.warm_up()
         while True:
             n = self.step()
-            if n == 0:
+            if n:
+                self._last_input = time.monotonic()
+            else:
                 if stop.is_set():
                     break
+                if self._last_input and time.monotonic() - self._last_input > 2 * self.engine.builder.join_window:
+                    self.release_pending()
                 if self._dirty and time.monotonic() - self._last_save > 0.5:
                     self.save_state()
                 time.sleep(idle_sleep)

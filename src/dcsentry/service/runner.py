@@ -94,7 +94,7 @@ class Service:
     def start_worker(self) -> None:
         ctx = mp.get_context("spawn")
         self._stop, self._ready = ctx.Event(), ctx.Event()
-        paths = WorkerPaths(self.store_path, self.dir / "spool.db", self.web_url or "http://127.0.0.1:8080")
+        paths = WorkerPaths(self.store_path, self.dir / "spool.db", self.web_url or "http://127.0.0.1:8080", os.getpid())
         self.worker = ctx.Process(target=worker_main, args=(self.cfg, paths, self._stop, self._ready),
                                   name="dcsentry-processor", daemon=False)
         self.worker.start()

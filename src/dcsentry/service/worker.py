@@ -6,6 +6,9 @@ while the listeners keep accepting; the two meet only in the SQLite spool and st
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
 import signal
 import threading
 import time
@@ -27,10 +30,34 @@ class WorkerPaths:
     store: Path
     spool: Path
     console_url: str
+    parent_pid: int
+
+
+def _die_with_parent(parent: int) -> None:
+    """If the receiving process is killed (kill -9, OOM), this one must not live on and write to the
+    store beside the processor of a restarted service: the kernel kills it (Linux), and a watchdog
+    exits where that is not available. `parent` is the pid the parent passed: if it died while
+    this process was still starting, getppid() already differs from it."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
 def worker_main(cfg: Config, paths: WorkerPaths, stop: "threading.Event", ready: "threading.Event") -> None:
     """Entry point of the child process. `stop`/`ready` are multiprocessing events."""
+    _die_with_parent(paths.parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     store = SqliteStore(paths.store)
