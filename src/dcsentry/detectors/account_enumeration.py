@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from ..activities import Activity, AuthActivity
 from ..alerts import Alert
 from ..config import Detection
-from .base import Incidents, Lru, add_unique, plural, trim
+from .base import Incidents, Lru, add_unique, note_auth, plural, trim
 
 TYPE = "account-enumeration"
 
@@ -60,10 +60,7 @@ class AccountEnumerationDetector:
             a = self.incidents.raise_or_grow(TYPE, src, act.time, act.evidence)
             a.count += 1
             add_unique(a.details.setdefault("unknown_names", []), act.account_key, cap=200)
-        a.protocol = act.protocol if a.protocol in (None, act.protocol) else "Kerberos, NTLM"
-        add_unique(a.hosts, src)
-        add_unique(a.dcs, act.reporter)
-        a.details["source"] = src
+        note_auth(a, act, src)
         a.description = self._describe(a)
         return (a,)
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Protocol
 
-from ..activities import Activity
+from ..activities import Activity, AuthActivity
 from ..alerts import ALERT_TYPES, Alert, Evidence
 from ..config import Detection
 
@@ -80,6 +80,14 @@ class Incidents:
             if len(a.evidence) < self.max_evidence:
                 a.evidence.append(e)
         return a
+
+
+def note_auth(a: Alert, act: AuthActivity, source: str) -> None:
+    """What every authentication-based alert records of an attempt: protocol(s), source, DC."""
+    a.protocol = act.protocol if a.protocol in (None, act.protocol) else "Kerberos, NTLM"
+    add_unique(a.hosts, source)
+    add_unique(a.dcs, act.reporter)
+    a.details["source"] = source
 
 
 def add_unique(items: list[str], value: str, cap: int = 100) -> None:

@@ -14,7 +14,7 @@ from ..activities import Activity, AuthActivity
 from ..activities.status import PASSWORD_RIGHT
 from ..alerts import Alert
 from ..config import Detection
-from .base import Incidents, Lru, add_unique, plural, trim
+from .base import Incidents, Lru, add_unique, note_auth, plural, trim
 from .baseline import Baseline
 
 BAD_PASSWORD = frozenset({"wrong-password", "bad-credentials"})
@@ -64,15 +64,12 @@ class BruteForceDetector:
             a.count = len(win)
         else:
             a.count += 1
-        a.protocol = act.protocol if a.protocol in (None, act.protocol) else "Kerberos, NTLM"
         add_unique(a.accounts, act.account)
-        add_unique(a.hosts, act.source)
-        add_unique(a.dcs, act.reporter)
+        note_auth(a, act, act.source)
         if act.server:
             add_unique(a.hosts, act.server)
             a.details.setdefault("servers", [])
             add_unique(a.details["servers"], act.server)
-        a.details["source"] = act.source
         usual = self.baseline.learned_auth(act.account_key, act.source)
         a.details["account_normally_used_from_source"] = usual
         if usual and a.outcome != "Success":

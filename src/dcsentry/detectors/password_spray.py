@@ -15,7 +15,7 @@ from ..activities import Activity, AuthActivity
 from ..activities.status import PASSWORD_RIGHT
 from ..alerts import Alert
 from ..config import Detection
-from .base import Incidents, Lru, add_unique, plural
+from .base import Incidents, Lru, add_unique, note_auth, plural
 from .baseline import Baseline
 from .brute_force import BAD_PASSWORD
 
@@ -102,11 +102,8 @@ class PasswordSprayDetector:
             a = self.incidents.raise_or_grow(TYPE, src, act.time, act.evidence)
             a.count += 1
             a.details["attacked_accounts"] = sum(1 for h in hits.values() if h[1] >= a.start.timestamp())
-        a.protocol = act.protocol if a.protocol in (None, act.protocol) else "Kerberos, NTLM"
         add_unique(a.accounts, act.account, cap=500)
-        add_unique(a.hosts, src)
-        add_unique(a.dcs, act.reporter)
-        a.details["source"] = src
+        note_auth(a, act, src)
         a.description = self._describe(a)
         return (a,)
 
