@@ -107,3 +107,19 @@ def test_spool_rows_are_committed_before_append_returns(tmp_path):
     spool.append([(1.0, "tcp://a:1", "tcp", b"hello")])
     other = sqlite3.connect(path)  # another connection, as the processor process has
     assert other.execute("SELECT data FROM spool").fetchall() == [(b"hello",)]
+
+
+def test_retention_drops_old_events_and_activities_but_keeps_alerts(tmp_path):
+    from dcsentry.activities.builder import ActivityBuilder
+
+    store = SqliteStore(tmp_path / "s.db")
+    old, new = event(1), event(2)
+    new.time = T0 + timedelta(days=40)
+    builder = ActivityBuilder()
+    acts = builder.feed(old) + builder.flush()
+    assert len(acts) == 1
+    store.commit_batch(Batch(events=[(old, 1.0), (new, 1.0)], activities=acts, alerts={alert().id: alert()}))
+    assert store.count("activities") == 1
+    assert store.expire("2024-02-01T00:00:00Z") == 2  # the old event and its activity
+    assert [r for (r,) in store._db.execute("SELECT record_id FROM events")] == [2]
+    assert store.count("alerts") == 1

@@ -13,9 +13,11 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ..config import Config
+from ..model import iso_utc
 from ..sinks.forward import open_sink
 from ..store.spool import Spool
 from ..store.sqlite_store import SqliteStore
@@ -80,9 +82,14 @@ def worker_main(cfg: Config, paths: WorkerPaths, stop: "threading.Event", ready:
     proc_thread.start()
     ready.set()
     next_check = time.monotonic() + min(5.0, cfg.health.check_interval)
+    next_expiry = time.monotonic()
     try:
         while not stop.wait(0.2):
             forwarder.wake.set()
+            if time.monotonic() >= next_expiry:  # retention: events and activities older than retention_days
+                cutoff = datetime.now(timezone.utc) - timedelta(days=cfg.serve.retention_days)
+                store.expire(iso_utc(cutoff))
+                next_expiry = time.monotonic() + 3600
             if time.monotonic() >= next_check:
                 health.evaluate()
                 store.save_counters("forward", forwarder.stats())
