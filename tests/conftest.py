@@ -9,18 +9,26 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
+import re
+import select
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import traceback
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
-from dcsentry.formats import ReadStats, read_stream
+from dcsentry.formats import Problem, ReadStats, read_stream
 from dcsentry.model import WindowsEvent
 from dcsentry.sources.files import read_paths
 
@@ -98,3 +106,68 @@ def jsonl_objects(stdout: bytes) -> list[dict[str, Any]]:
         out.append(obj)
     return out
 
+
+
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # a problem line must not break lines or drive the terminal
+
+
+def checked_read(data: bytes, fmt: str | None = None, source: str = "fuzz.bin") -> tuple[list[WindowsEvent], ReadStats]:
+    """Read and assert the invariants every reader owes: no exception, every skip reported once,
+    naming the source on one printable line, and every event fit for `events --jsonl`."""
+    seen: list[Problem] = []
+    stats = ReadStats(on_problem=seen.append)
+    events = list(read_stream(io.BytesIO(data), source, stats, fmt))
+    assert len(seen) == stats.skipped_total
+    for p in seen:
+        assert p.origin.source == source, p
+        assert p.reason and not CONTROL.search(str(p)), repr(str(p))
+    for ev in events:
+        assert ev.origin is not None and ev.origin.source == source
+        assert ev.time.tzinfo is not None
+        assert all(type(k) is str and type(v) is str for k, v in ev.data.items())
+        msgspec.json.encode(ev.to_dict())
+    return events, stats
+
+
+def isolated_read(data: bytes, fmt: str | None = None, source: str = "fuzz.bin",
+                  timeout: float = 5.0) -> tuple[list[WindowsEvent], ReadStats] | None:
+    """`checked_read` in a forked child, so input that makes the native EVTX parser spin (it holds
+    the GIL: nothing in-process can stop it) cannot hang the suite. Returns None when the child did
+    not finish in `timeout` s; a failure in the child is raised here with the child's traceback."""
+    r, w = os.pipe()
+    with warnings.catch_warnings():  # 3.12+ warns on fork with threads alive (the evtx pool): the child only reads
+        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            os.close(r)
+            try:
+                events, stats = checked_read(data, fmt, source)
+                stats.on_problem = None
+                payload = pickle.dumps(("ok", events, stats))
+            except BaseException:
+                payload = pickle.dumps(("error", traceback.format_exc()))
+            with os.fdopen(w, "wb") as out:
+                out.write(payload)
+        finally:
+            os._exit(0)
+    os.close(w)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([r], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                return None
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+    kind, *rest = pickle.loads(b"".join(chunks))
+    if kind == "error":
+        raise AssertionError("in the reading child process:\n" + rest[0])
+    return rest[0], rest[1]

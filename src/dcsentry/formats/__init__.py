@@ -14,8 +14,8 @@ import shutil
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
-from typing import IO
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 from ..model import Origin, WindowsEvent
 from .evtx import MAGIC as EVTX_MAGIC
@@ -75,20 +75,63 @@ def _read_zip(stream: IO[bytes], source: str, stats: ReadStats, threads: int) ->
         for info in archive.infolist():
             if info.is_dir():
                 continue
+            where = Origin(source, None, info.filename)
+
+            def damaged(exc: BaseException, where: Origin = where) -> None:
+                stats.problem(where, f"zip member unreadable: {exc}", "zip")
+
             try:
                 with archive.open(info) as member:
-                    yield from read_stream(member, source, stats, member=info.filename, threads=threads)
-            except (zipfile.BadZipFile, OSError, EOFError, zlib.error, RuntimeError, NotImplementedError) as exc:
-                stats.problem(Origin(source, None, info.filename), f"zip member unreadable: {exc}", "zip")
+                    yield from read_stream(io.BufferedReader(_UpToDamage(member, damaged, _ZIP_ERRORS)), source,
+                                           stats, member=info.filename, threads=threads)
+            except _ZIP_ERRORS as exc:
+                damaged(exc)
+
+
+_GZ_ERRORS = (OSError, EOFError, zlib.error)
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, zlib.error, RuntimeError, NotImplementedError)
+
+
+class _UpToDamage(io.RawIOBase):
+    """A gzip stream or zip member read up to where it breaks (cut short, corrupt, bad CRC), then a
+    clean end: the reader keeps every event before the damage instead of losing the block it was
+    reading. Reads are capped so a late error (a zip CRC check) costs at most 64 KiB."""
+
+    def __init__(self, inner: IO[bytes], on_damage: Callable[[BaseException], None],
+                 errors: tuple[type[BaseException], ...] = _GZ_ERRORS) -> None:
+        self._inner = inner
+        self._on_damage = on_damage
+        self._errors = errors
+        self._broken = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._broken:
+            return 0
+        try:
+            data = self._inner.read1(min(len(b), 1 << 16))  # type: ignore[attr-defined]
+        except self._errors as exc:
+            self._broken = True
+            self._on_damage(exc)
+            return 0
+        b[:len(data)] = data
+        return len(data)
 
 
 def _read_gz(stream: IO[bytes], source: str, stats: ReadStats, member: str | None, threads: int) -> Iterator[WindowsEvent]:
     name = (member or source).removesuffix(".gz").rsplit("/", 1)[-1]
+
+    def damaged(exc: BaseException) -> None:
+        stats.problem(Origin(source, None, member), f"gzip stream damaged: {exc}", "gz")
+
     try:
         with gzip.GzipFile(fileobj=stream) as inner:
-            yield from read_stream(io.BufferedReader(inner), source, stats, member=name, threads=threads)
-    except (OSError, EOFError, zlib.error) as exc:
-        stats.problem(Origin(source, None, member), f"gzip stream damaged: {exc}", "gz")
+            yield from read_stream(io.BufferedReader(_UpToDamage(inner, damaged)), source, stats, member=name,
+                                   threads=threads)
+    except _GZ_ERRORS as exc:
+        damaged(exc)
 
 
 def read_stream(stream: IO[bytes], source: str, stats: ReadStats, fmt: str | None = None,
