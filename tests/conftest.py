@@ -89,9 +89,10 @@ def dcsentry_cmd() -> list[str]:
     return [exe]
 
 
-def run_cli(*args: str, stdin: bytes | None = None, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+def run_cli(*args: str, stdin: bytes | None = None, timeout: float = 120,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
     """The real CLI in a subprocess, stdout/stderr captured as bytes, never a terminal."""
-    env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
+    env = dict(os.environ, COLUMNS="200", NO_COLOR="1", **(env or {}))
     return subprocess.run([*dcsentry_cmd(), *args], input=stdin, capture_output=True, timeout=timeout, env=env,
                           check=False)
 

@@ -109,7 +109,7 @@ def test_spool_rows_are_committed_before_append_returns(tmp_path):
     assert other.execute("SELECT data FROM spool").fetchall() == [(b"hello",)]
 
 
-def test_retention_drops_old_events_and_activities_but_keeps_alerts(tmp_path):
+def test_retention_drops_events_and_activities_that_arrived_long_ago_but_keeps_alerts(tmp_path):
     from dcsentry.activities.builder import ActivityBuilder
 
     store = SqliteStore(tmp_path / "s.db")
@@ -118,8 +118,9 @@ def test_retention_drops_old_events_and_activities_but_keeps_alerts(tmp_path):
     builder = ActivityBuilder()
     acts = builder.feed(old) + builder.flush()
     assert len(acts) == 1
-    store.commit_batch(Batch(events=[(old, 1.0), (new, 1.0)], activities=acts, alerts={alert().id: alert()}))
+    store.commit_batch(Batch(events=[(old, 1000.0), (new, 5000.0)], activities=acts, alerts={alert().id: alert()}))
+    store._db.execute("UPDATE activities SET received_at = 1000.0")
     assert store.count("activities") == 1
-    assert store.expire("2024-02-01T00:00:00Z") == 2  # the old event and its activity
+    assert store.expire(2000.0) == 2  # what arrived before the cut-off: the old event and its activity
     assert [r for (r,) in store._db.execute("SELECT record_id FROM events")] == [2]
     assert store.count("alerts") == 1

@@ -146,6 +146,52 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
     sys.exit(exit_status(stats))
 
 
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout (events, settings, conflicts...).")
+@click.option("--events", "event_paths", multiple=True, metavar="PATH",
+              help="Also read this DC's logs (EVTX, XML, JSON lines; repeatable) and say which required events "
+                   "are missing from them.")
+@click.option("--fix-script", "fix_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write the remediation into DIR: auditpol.cmd, ntlm-audit.reg/.ps1, a GPO audit.csv and "
+                   "GptTmpl.inf.")
+@click.option("--strict", is_flag=True, help="Exit 1 also when a required event is only unknown.")
+def audit(paths: tuple[str, ...], as_json: bool, event_paths: tuple[str, ...], fix_dir: str | None,
+          strict: bool) -> None:
+    """Check a DC's exported audit policy (auditpol CSV, GPO audit.csv / GptTmpl.inf, secedit INF,
+    reg export, gpresult /x XML): will it produce each event dcsentry reads, and what to change.
+
+    Exit status: 0 ready, 1 a required event will not be produced (or is missing from the logs),
+    2 an input could not be read."""
+    from .audit.commands import run_audit
+
+    if not paths and not event_paths and not fix_dir:
+        raise click.UsageError("give exported files (PATHS), --events PATH, or --fix-script DIR")
+    err = Console(stderr=True)
+    sys.exit(run_audit(paths, as_json, event_paths, fix_dir, strict, make_stats(err)))
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("--store", type=click.Path(dir_okay=False), help="The service's store (dcsentry.db): its own counts.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Skip content sniffing.")
+def sizing(paths: tuple[str, ...], store: str | None, as_json: bool, fmt: str | None) -> None:
+    """Events per second per DC from its logs (PATHS) or the service's store, and the dcsentry
+    nodes, cores and memory that takes, from the project's measured throughput."""
+    from .audit.commands import run_sizing
+
+    if not paths and not store:
+        raise click.UsageError("give DC logs (PATHS) or --store")
+    err = Console(stderr=True)
+    stats = make_stats(err)
+    code = run_sizing(paths, store, as_json, fmt, stats)
+    if paths:
+        err.print(f"{stats.files} file(s), {stats.records} record(s) read, {stats.skipped_total} skipped",
+                  highlight=False)
+    sys.exit(code)
+
+
 _ENV = {  # environment variables that set [serve] keys (between the config file and the flags)
     "DCSENTRY_DATA_DIR": "data_dir", "DCSENTRY_STORE": "store", "DCSENTRY_WEB": "web",
     "DCSENTRY_SYSLOG_UDP": "syslog_udp", "DCSENTRY_SYSLOG_TCP": "syslog_tcp", "DCSENTRY_SYSLOG_TLS": "syslog_tls",

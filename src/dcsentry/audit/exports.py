@@ -36,6 +36,14 @@ def read_export(path: str) -> Export:
         return read_inf(text, path)
     if looks_like_csv(text):
         return read_auditpol_csv(text, path)
+    # Not recognised by content: a known extension gets its reader, whose error names the line.
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".inf":
+        return read_inf(text, path)
+    if ext == ".reg":
+        return read_reg(text, path)
+    if ext == ".csv":
+        return read_auditpol_csv(text, path)
     raise NotAnExport(path, None, "not an auditpol CSV, GPO audit.csv, security template (.inf), reg export (.reg) "
                                   "or gpresult /x XML")
 

@@ -26,7 +26,8 @@ from .requirements import (ALL_REQUIREMENTS, FORCE_SUBCATEGORIES, MDI_SUBCATEGOR
 from .verdict import Verdict
 
 CRLF = "\r\n"
-AUDIT_CSV_HEADER = "Machine Name,Policy Target,Subcategory,Subcategory GUID,Inclusion Setting,Exclusion Setting,Setting Value"
+AUDIT_CSV_HEADER = ("Machine Name,Policy Target,Subcategory,Subcategory GUID,Inclusion Setting,Exclusion Setting,"
+                    "Setting Value")
 _SENDING = "RestrictSendingNTLMTraffic"
 
 
@@ -130,8 +131,8 @@ def powershell(verdict: Verdict | None) -> str:
             continue
         out.append(f"# {rv.option} = {rv.meanings[rv.wanted]} (now {_current(verdict, rv.option)})")
         if rv.name == _SENDING:
-            out.append(f"$now = (Get-ItemProperty -Path 'HKLM:\\{rv.key}' -Name {rv.name} -ErrorAction SilentlyContinue)."
-                       f"{rv.name}")
+            out.append(f"$now = (Get-ItemProperty -Path 'HKLM:\\{rv.key}' -Name {rv.name} "
+                       f"-ErrorAction SilentlyContinue).{rv.name}")
             out.append("if ($now -eq 2) { Write-Output 'RestrictSendingNTLMTraffic is 2 (Deny all): left as it is' }")
             out.append(f"else {{ Set-Dword '{rv.key}' '{rv.name}' {rv.wanted} }}")
         else:

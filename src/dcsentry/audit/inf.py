@@ -33,11 +33,10 @@ def looks_like_inf(text: str) -> bool:
 def registry_target(raw_key: str) -> tuple[str, str] | None:
     """`MACHINE\\System\\...\\MSV1_0\\AuditReceivingNTLMTraffic` -> ('auditreceivingntlmtraffic', key) when
     it is one of the values dcsentry checks, at its documented key."""
-    path = raw_key.strip().strip('"')
-    lower = path.lower()
+    lower = raw_key.strip().strip('"').lower()
     for prefix in ("machine\\", "hkey_local_machine\\", "hklm\\"):
         if lower.startswith(prefix):
-            path, lower = path[len(prefix):], lower[len(prefix):]
+            lower = lower[len(prefix):]
             break
     key, _, name = lower.rpartition("\\")
     value = REGISTRY_VALUES.get(name)

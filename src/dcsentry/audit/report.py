@@ -67,7 +67,8 @@ def to_dict(verdict: Verdict, read: ReadResult, strict: bool = False) -> dict:
     return {
         "events": events,
         "settings": [{"setting": c.setting, "where": c.where, "wanted": c.wanted, "current": c.current,
-                      "status": c.status, "source": c.source, "required": c.required} for c in verdict.settings],
+                      "status": c.status, "source": c.source, "required": c.required, "minimum": c.minimum}
+                     for c in verdict.settings],
         "conflicts": verdict.conflicts,
         "warnings": verdict.warnings,
         "inputs": [{"path": e.path, "format": e.kind, "machine": e.machine} for e in verdict.inputs],
@@ -97,7 +98,7 @@ def print_report(verdict: Verdict, read: ReadResult, console: Console, strict: b
     for col in ("Setting", "Wanted", "Now", "OK", "From"):
         s.add_column(col, overflow="fold")
     for c in verdict.settings:
-        s.add_row(c.setting + (" [bold](required)[/]" if c.required else ""), c.wanted, c.current,
+        s.add_row(c.setting + (f" [bold](required: {c.minimum})[/]" if c.required else ""), c.wanted, c.current,
                   f"[{STYLE[c.status]}]{c.status}[/]", c.source)
     console.print(s)
     if verdict.logs is not None:

@@ -128,7 +128,9 @@ class RegistryValue:
         return f"{value} ({self.meanings.get(value, 'undocumented value')})"
 
     def fix(self) -> str:
-        return f"{SECURITY_OPTIONS} > \"{self.option}\" = {self.meanings[self.wanted]}" if self.wanted is not None else ""
+        if self.wanted is None:
+            return ""
+        return f"{SECURITY_OPTIONS} > \"{self.option}\" = {self.meanings[self.wanted]}"
 
 
 _LSA = r"System\CurrentControlSet\Control\Lsa"

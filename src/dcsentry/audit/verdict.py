@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..catalogue import CATALOGUE
-from .facts import Export, Setting
+from .facts import MACHINE, Export, Setting
 from .logs import LogEvidence
 from .requirements import (ALL_REQUIREMENTS, AUDIT_NTLM_IN_DOMAIN, BITS_TEXT, CONTEXT_REQUIREMENTS, FAILURE,
                            FORCE_SUBCATEGORIES, LEGACY_AUDIT, LEGACY_CATEGORIES, MDI_SUBCATEGORIES, NTLM_AUDIT_VALUES,
@@ -51,6 +51,7 @@ class SettingCheck:
     status: str  # yes | no | unknown
     source: str
     required: bool
+    minimum: str = ""  # what the sensor cannot do without, when less than `wanted` (required settings)
 
 
 @dataclass
@@ -117,8 +118,9 @@ class _Resolver:
         top = _top(cands)
         chosen = min(top, key=lambda s: (s.value == rv.wanted, s.value or 0))
         if len({s.value for s in top}) > 1:
-            self.conflict(f"{rv.option}: the files disagree ({'; '.join(f'{rv.text(s.value)} in {s.source}' for s in top)})"
-                          f"; GPO precedence decides, assuming {rv.text(chosen.value)}")
+            said = "; ".join(f"{rv.text(s.value)} in {s.source}" for s in top)
+            self.conflict(f"{rv.option}: the files disagree ({said}); GPO precedence decides, assuming "
+                          f"{rv.text(chosen.value)}")
         return True, chosen.value, chosen.source
 
     def force_subcategories(self) -> tuple[int | None, str]:
@@ -135,11 +137,11 @@ class _Resolver:
         leg_name = LEGACY_CATEGORIES[leg_key][1]
         force, force_src = self.force_subcategories()
         fixes: list[str] = []
-        machine = [s for s in adv if s.rank == 3]
+        machine = [s for s in adv if s.rank == MACHINE]
         if machine:
             chosen = self._pick(machine, needs, f"Audit {sub.name}")
             for s in adv + leg:
-                if s.rank < 3 and s.value is not None and s.value != chosen.value:
+                if s.rank < MACHINE and s.value is not None and s.value != chosen.value:
                     self.conflict(f"Audit {sub.name}: {s.source} asks for {bits_text(s.value)} but the DC's auditpol "
                                   f"output ({chosen.source}) shows {bits_text(chosen.value, chosen.text)}: that policy "
                                   "is not applied to this DC, or another GPO wins")
@@ -163,8 +165,8 @@ class _Resolver:
             return a.value, a.source, "advanced audit policy", fixes
         if a:
             if force == 0:
-                self.conflict(f"'{FORCE_SUBCATEGORIES.option}' is Disabled ({force_src}) while advanced audit policy is "
-                              f"used: a legacy category setting from any GPO would override Audit {sub.name}")
+                self.conflict(f"'{FORCE_SUBCATEGORIES.option}' is Disabled ({force_src}) while advanced audit "
+                              f"policy is used: a legacy category setting from any GPO would override Audit {sub.name}")
                 fixes.append(FORCE_SUBCATEGORIES.fix())
             return a.value, a.source, "advanced audit policy", fixes
         if lg:
@@ -183,8 +185,9 @@ class _Resolver:
     def _pick(self, settings: list[Setting], needs: int, what: str) -> Setting:
         chosen = _weakest(settings, needs)
         if len({s.value for s in settings}) > 1:
-            self.conflict(f"{what}: the files disagree ({'; '.join(f'{bits_text(s.value, s.text)} in {s.source}' for s in settings)}"
-                          f"); GPO precedence decides, assuming the weaker {bits_text(chosen.value, chosen.text)}")
+            said = "; ".join(f"{bits_text(s.value, s.text)} in {s.source}" for s in settings)
+            self.conflict(f"{what}: the files disagree ({said}); GPO precedence decides, assuming the weaker "
+                          f"{bits_text(chosen.value, chosen.text)}")
         return chosen
 
 
@@ -225,16 +228,22 @@ def _event(eid: int, req: Requirement, r: _Resolver) -> EventVerdict:
 
 
 def _apply_logs(v: EventVerdict, logs: LogEvidence, conflicts: list[str]) -> None:
-    succ, fail = logs.outcomes(v.event_id)
+    """Events in the logs prove the setting behind them: any event of the same audit subcategory
+    (4771 failures prove Failure auditing of Kerberos Authentication Service, hence 4768 failures)."""
+    req = v.requirement
+    ids = ({e for q in ALL_REQUIREMENTS if q.subcategory == req.subcategory for e in q.event_ids}
+           if req.subcategory else set(req.event_ids))
+    succ = sum(logs.outcomes(e)[0] for e in ids)
+    fail = sum(logs.outcomes(e)[1] for e in ids)
     if succ + fail == 0 or v.status == "yes":
         return
-    req = v.requirement
-    have = f"{succ + fail} in the logs ({', '.join(logs.dcs_with(v.event_id))})"
+    dcs = sorted({dc for e in ids for dc in logs.dcs_with(e)})
+    what = "of these events" if len(ids) == 1 else f"events of the same setting ({', '.join(map(str, sorted(ids)))})"
+    have = f"{succ + fail} {what} in the logs ({', '.join(dcs)})"
     for bit, n, word in ((FAILURE, fail, "failures"), (SUCCESS, succ, "successes")):
         if req.needs & bit and n == 0:
             if v.status == "unknown":
-                v.detail += f"; the logs have {succ + fail} of these events but no {word}: whether they are audited " \
-                            "cannot be told"
+                v.detail += f"; the logs have {have} but no {word}: whether those are audited cannot be told"
             return
     if v.status == "no":
         conflicts.append(f"{v.event_id}: the exports say no ({v.detail}) but there are {have}: the exports are not of "
@@ -253,9 +262,10 @@ def _setting_checks(r: _Resolver) -> list[SettingCheck]:
         status = "unknown" if bits is None else ("yes" if bits == 3 else "no")
         req = next((q for q in ALL_REQUIREMENTS if q.subcategory == guid), None)
         where = req.where if req else f"Advanced Audit Policy > {sub.category}"
+        minimum = BITS_TEXT[req.needs] if req and req.required else ""
         out.append(SettingCheck(f"Audit {sub.name}", where, "Success and Failure",
                                 bits_text(bits) if bits is not None else "not decided by these files", status,
-                                source, guid in required))
+                                source, guid in required, minimum))
     for rv in (*NTLM_AUDIT_VALUES, FORCE_SUBCATEGORIES):
         covered, value, source = r.registry(rv)
         if not covered:
@@ -264,18 +274,18 @@ def _setting_checks(r: _Resolver) -> list[SettingCheck]:
             ok = value == rv.wanted or (rv is FORCE_SUBCATEGORIES and value is None)
             ok = ok or (rv.name == "RestrictSendingNTLMTraffic" and value == 2)
             status, current = ("yes" if ok else "no"), rv.text(value)
+        required = rv is AUDIT_NTLM_IN_DOMAIN
         out.append(SettingCheck(rv.option, "Security Options", rv.meanings[rv.wanted], current, status, source,
-                                rv is AUDIT_NTLM_IN_DOMAIN))
+                                required, rv.meanings[rv.wanted] if required else ""))
     return out
 
 
 def _warnings(r: _Resolver, exports: list[Export]) -> list[str]:
     out = []
     checks = (("restrictntlmindomain", "NTLM authentication in this domain is being denied: denied attempts are "
-               "logged as 4004-4006 ('Domain Controller Blocked'), not audited as 8004, and they never reach 4776 "
-               "as successes"),
-              ("restrictsendingntlmtraffic", "outgoing NTLM from this DC is denied (Deny all): MDI warns this breaks "
-               "NTLM pass-through on a DC; 1 (Audit all) is what is asked"),
+               "logged as 4004-4006 ('Domain Controller Blocked'), which dcsentry does not read"),
+              ("restrictsendingntlmtraffic", "outgoing NTLM from this DC is blocked (and logged as 4001), which is "
+               "dangerous on a DC; 1 (Audit all) is what is asked"),
               ("restrictreceivingntlmtraffic", "incoming NTLM to this DC is denied"))
     for key, text in checks:
         rv = REGISTRY_VALUES[key]

@@ -149,7 +149,7 @@ def read_stream(stream: IO[bytes], source: str, stats: ReadStats, fmt: str | Non
         return
     stats.formats[kind] += 1
     if kind == "evtx":
-        yield from read_evtx(path or _seekable_copy(stream), source, stats, member, threads)
+        yield from read_evtx(path or stream, source, stats, member, threads)
     elif kind == "xml":
         yield from read_xml(stream, source, stats, member)
     elif kind == "jsonl":

@@ -8,13 +8,15 @@ raises inside the parser's iterator: it is reported and reading carries on with 
 from __future__ import annotations
 
 from collections.abc import Iterator
+import shutil
+import tempfile
 from typing import IO, Any, Union
 
-import evtx as _evtx
 import msgspec
 
 from ..catalogue import canonical_channel
 from ..model import EPOCH, Origin, WindowsEvent
+from .evtx_native import NativeParser
 from .stats import ReadStats
 from .values import as_text, flatten_user_data, parse_time
 
@@ -129,25 +131,39 @@ def from_evtx_json(doc: bytes | str, fallback_time: str = "", origin: Origin | N
 
 def read_evtx(src: str | IO[bytes], source: str, stats: ReadStats, member: str | None = None,
               threads: int = 0) -> Iterator[WindowsEvent]:
-    """Every readable record of an EVTX file, damaged chunks and records reported and skipped."""
-    try:
-        parser = _evtx.PyEvtxParser(src, number_of_threads=threads)
-    except (RuntimeError, OSError, ValueError) as exc:
-        stats.problem(Origin(source, None, member), f"not a readable EVTX file: {exc}", "evtx-file")
+    """Every readable record of an EVTX file, damaged chunks and records reported and skipped.
+
+    The native parser runs in a helper process (evtx_native): a parser stuck on a corrupted
+    record costs this file, not the program. A stream (a zip/gz member, stdin) is copied to a
+    temporary file first, since the parser needs random access.
+    """
+    if isinstance(src, str):
+        yield from _read_native(src, source, stats, member, threads)
         return
-    it = parser.records_json()
+    with tempfile.NamedTemporaryFile(prefix="dcsentry-", suffix=".evtx") as tmp:
+        shutil.copyfileobj(src, tmp, 1 << 20)
+        tmp.flush()
+        yield from _read_native(tmp.name, source, stats, member, threads)
+
+
+def _read_native(path: str, source: str, stats: ReadStats, member: str | None, threads: int) -> Iterator[WindowsEvent]:
     last = 0
-    while True:
-        try:
-            rec = next(it)
-        except StopIteration:
-            return
-        except (RuntimeError, OSError, ValueError) as exc:
-            stats.problem(Origin(source, last or None, member), f"damaged EVTX data after record {last}: {exc}", "evtx-record")
-            continue
-        last = rec["event_record_id"]
-        origin = Origin(source, last, member)
-        try:
-            yield from_evtx_json(rec["data"], rec["timestamp"], origin)
-        except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError) as exc:
-            stats.problem(origin, f"EVTX record {last} could not be decoded: {exc}", "evtx-record")
+    for msg in NativeParser.get().records(path, threads):
+        kind = msg[0]
+        if kind == "batch":
+            for number, data, timestamp in msg[1]:
+                last = number
+                origin = Origin(source, number, member)
+                try:
+                    yield from_evtx_json(data, timestamp, origin)
+                except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError) as exc:
+                    stats.problem(origin, f"EVTX record {number} could not be decoded: {exc}", "evtx-record")
+        elif kind == "error":
+            stats.problem(Origin(source, last or None, member), f"damaged EVTX data after record {last}: {msg[1]}",
+                          "evtx-record")
+        elif kind == "fatal":
+            stats.problem(Origin(source, None, member), f"not a readable EVTX file: {msg[1]}", "evtx-file")
+        else:  # stalled
+            stats.problem(Origin(source, last or None, member), f"the EVTX parser stopped making progress after "
+                          f"record {last} (a known evtx bug on corrupted records); rest of the file skipped",
+                          "evtx-stall")

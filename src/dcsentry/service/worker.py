@@ -6,18 +6,14 @@ while the listeners keep accepting; the two meet only in the SQLite spool and st
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import os
 import signal
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ..config import Config
-from ..model import iso_utc
+from ..lifeline import die_with_parent
 from ..sinks.forward import open_sink
 from ..store.spool import Spool
 from ..store.sqlite_store import SqliteStore
@@ -35,31 +31,9 @@ class WorkerPaths:
     parent_pid: int
 
 
-def _die_with_parent(parent: int) -> None:
-    """If the receiving process is killed (kill -9, OOM), this one must not live on and write to the
-    store beside the processor of a restarted service: the kernel kills it (Linux), and a watchdog
-    exits where that is not available. `parent` is the pid the parent passed: if it died while
-    this process was still starting, getppid() already differs from it."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(1.0)
-            if os.getppid() != parent:
-                os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
-
-
 def worker_main(cfg: Config, paths: WorkerPaths, stop: "threading.Event", ready: "threading.Event") -> None:
     """Entry point of the child process. `stop`/`ready` are multiprocessing events."""
-    _die_with_parent(paths.parent_pid)
+    die_with_parent(paths.parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     store = SqliteStore(paths.store)
@@ -86,9 +60,8 @@ def worker_main(cfg: Config, paths: WorkerPaths, stop: "threading.Event", ready:
     try:
         while not stop.wait(0.2):
             forwarder.wake.set()
-            if time.monotonic() >= next_expiry:  # retention: events and activities older than retention_days
-                cutoff = datetime.now(timezone.utc) - timedelta(days=cfg.serve.retention_days)
-                store.expire(iso_utc(cutoff))
+            if time.monotonic() >= next_expiry:  # retention: what arrived more than retention_days ago
+                store.expire(time.time() - cfg.serve.retention_days * 86400)
                 next_expiry = time.monotonic() + 3600
             if time.monotonic() >= next_check:
                 health.evaluate()

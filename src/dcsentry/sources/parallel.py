@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import msgspec
 
 from ..formats import Problem, ReadStats
+from ..lifeline import die_with_parent
 from .files import read_file
 
 BLOCK = 1 << 20
@@ -28,7 +29,8 @@ def default_jobs(n_files: int) -> int:
     return max(1, min(len(os.sched_getaffinity(0)), n_files))
 
 
-def _worker(tasks: mp.Queue, results: mp.Queue, fmt: str | None, ids: frozenset[int] | None) -> None:
+def _worker(tasks: mp.Queue, results: mp.Queue, fmt: str | None, ids: frozenset[int] | None, parent: int) -> None:
+    die_with_parent(parent)
     enc = msgspec.json.Encoder()
     while True:
         path = tasks.get()
@@ -63,7 +65,8 @@ def parallel_jsonl(paths: list[str], stats: ReadStats, fmt: str | None, ids: fro
         tasks.put(p)
     for _ in range(jobs):
         tasks.put(None)
-    workers = [ctx.Process(target=_worker, args=(tasks, results, fmt, ids), daemon=True) for _ in range(jobs)]
+    # not daemonic: each reader starts its own EVTX helper process (formats/evtx_native.py)
+    workers = [ctx.Process(target=_worker, args=(tasks, results, fmt, ids, os.getpid())) for _ in range(jobs)]
     for w in workers:
         w.start()
     remaining = len(paths)

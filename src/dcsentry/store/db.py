@@ -42,6 +42,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         """CREATE TABLE IF NOT EXISTS progress (
             name TEXT PRIMARY KEY, value BIGINT NOT NULL)""",
     ]),
+    (2, "retention by arrival time", [
+        "ALTER TABLE activities ADD COLUMN received_at DOUBLE PRECISION",
+        "CREATE INDEX IF NOT EXISTS events_received ON events (received_at)",
+        "CREATE INDEX IF NOT EXISTS activities_received ON activities (received_at)",
+    ]),
 ]
 
 

@@ -84,8 +84,8 @@ class SqliteStore:
                         "INSERT INTO events (computer, channel, record_id, event_id, time_utc, received_at, source, body)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", [_event_row(e, rx) for e, rx in b.events])
                 if b.activities:
-                    db.executemany("INSERT INTO activities (kind, time_utc, account, host, dc, body) VALUES (?, ?, ?, ?, ?, ?)",
-                                   [_activity_row(a) for a in b.activities])
+                    db.executemany("INSERT INTO activities (kind, time_utc, account, host, dc, body, received_at) "
+                                   "VALUES (?, ?, ?, ?, ?, ?, ?)", [(*_activity_row(a), now) for a in b.activities])
                 for a in b.alerts.values():
                     self._upsert_alert(a, now, b.forward)
                 for (dc, eid), (first, last, last_utc, n) in b.health.items():
@@ -160,11 +160,12 @@ class SqliteStore:
         with self._lock:
             self._db.execute("DELETE FROM outbox WHERE seq <= ?", (upto_seq,))
 
-    def expire(self, older_than_utc: str) -> int:
-        """Retention: events and activities older than the cut-off go; alerts stay."""
+    def expire(self, received_before: float) -> int:
+        """Retention: events and activities that arrived before the cut-off go; alerts stay. By arrival,
+        not event time, so a replayed capture of old logs is kept as long as live traffic."""
         with self._lock:
-            n = self._db.execute("DELETE FROM events WHERE time_utc < ?", (older_than_utc,)).rowcount
-            n += self._db.execute("DELETE FROM activities WHERE time_utc < ?", (older_than_utc,)).rowcount
+            n = self._db.execute("DELETE FROM events WHERE received_at < ?", (received_before,)).rowcount
+            n += self._db.execute("DELETE FROM activities WHERE received_at < ?", (received_before,)).rowcount
             return n
 
     # -- reads ------------------------------------------------------------------------------------

@@ -1,0 +1,77 @@
+"""What one dcsentry node handles: throughput the project measured, never a guess.
+
+Every figure names the run that produced it. Machine of all runs: 2 vCPU AMD EPYC, Linux 6.18,
+Python 3.11.7, with other jobs running beside (load average ~2.5): figures are on the low side.
+
+- `processor_events_per_s` = 8,130 events/s (10,724 per CPU-second), peak RSS 69 MB, 1,110 bytes
+  of store per event: the service's processing half (spool -> decode an RFC 5424 message carrying
+  an evtx-JSON event -> detection -> SQLite store), one process, as `serve` runs it
+  (service/worker.py). 279,336 events of `dcsentry synth` (2,000 users, 2 DCs, 24 h, all attacks,
+  seed 1) spooled first, then drained by `Processor.step` until empty. Recipe: docs/readiness.md
+  "Measuring a node". This is the bound of a node: receiving is 60x faster.
+- `hunt_events_per_s` = 56,000 events per CPU-second (40,700/s wall), peak RSS 47 MB:
+  `dcsentry hunt --jsonl x.jsonl` over `dcsentry synth --out x.jsonl --users 2000 --hours 24`
+  (280,669 events, 272 MB), 5.0 s user time (runs of 3.9-5.2 s). Files, no store: what an offline
+  hunt over JSON lines does per core. Over the same domain as event XML (`x.xml`, 325 MB):
+  30.7-35.3 s wall, about 8,500 events/s.
+- `syslog_tcp_msgs_per_s` = 532,415 (octet counting, 10 peers, 0 % loss, 92 % of one core),
+  `syslog_tls_msgs_per_s` = 448,908 (10 peers), `syslog_udp_msgs_per_s` = 92,149 (1 peer, 0 %
+  loss; 10 peers lost 4.45 %): bench/bench_syslog_rx.py (bench/out/syslog_rx.json), 300,000
+  messages of 410 bytes per run, received into a trivial consumer.
+- Not measured yet: EVTX reading + detection in one run (bench/bench_events.py measures reading
+  only: 43,928 events/s with 2 processes, no detection), the receive process's memory, and the
+  other SIEM layouts (CEF, Snare, ...) through the processor.
+
+`memory_gb` (1 GB per node) is a planning floor, not a measurement: the measured peaks are 69 MB
+(processor) and 47 MB (hunt) for 2,000 users; the receive process and the web console were not
+measured, and detector state grows with the number of accounts and hosts.
+
+`PLANNING_UTILISATION` is a planning rule, not a measurement: size for the busiest hour at 70 % of
+the measured rate (Defender for Identity's sensor keeps 15 % of the machine free, sizing.md 4;
+70 % leaves room for the web console, the forwarder and slower disks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class NodeCapacity:
+    events_per_s: float  # sustained, the service path (processor_events_per_s)
+    cores: int  # one for receiving (asyncio listeners), one for the processor process
+    memory_gb: float  # planning floor; measured peaks below
+    store_bytes_per_event: int
+    processor_events_per_s: float
+    processor_events_per_cpu_s: float
+    processor_peak_rss_mb: float
+    hunt_events_per_cpu_s: float
+    hunt_peak_rss_mb: float
+    syslog_tcp_msgs_per_s: float
+    syslog_tls_msgs_per_s: float
+    syslog_udp_msgs_per_s: float
+    machine: str
+    source: str
+
+
+NODE = NodeCapacity(
+    events_per_s=8_130,
+    cores=2,
+    memory_gb=1.0,
+    store_bytes_per_event=1_110,
+    processor_events_per_s=8_130,
+    processor_events_per_cpu_s=10_724,
+    processor_peak_rss_mb=69,
+    hunt_events_per_cpu_s=56_000,
+    hunt_peak_rss_mb=47,
+    syslog_tcp_msgs_per_s=532_415,
+    syslog_tls_msgs_per_s=448_908,
+    syslog_udp_msgs_per_s=92_149,
+    machine="2 vCPU AMD EPYC, Linux 6.18, Python 3.11.7 (shared, load ~2.5)",
+    source="dcsentry.audit.capacity docstring; docs/readiness.md 'Measuring a node'",
+)
+PLANNING_UTILISATION = 0.7
+
+
+def as_dict() -> dict:
+    return {**asdict(NODE), "planning_utilisation": PLANNING_UTILISATION}

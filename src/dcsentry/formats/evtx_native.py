@@ -1,0 +1,123 @@
+"""The native EVTX parser, run in a helper process of its own.
+
+The `evtx` package can loop forever on some corrupted records while holding the interpreter lock
+(omerbenamram/evtx#290, still in 0.14): in-process, one bad byte would freeze `events`, `hunt`
+and Ctrl-C alike. Here the Rust parser runs in a child process that streams the JSON records
+back in batches; if it sends nothing for `stall` seconds it is killed, the file is reported and
+reading goes on with the next input. As a side effect the native parse runs on a second core
+while this process decodes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+
+BATCH = 256
+DEFAULT_STALL = float(os.environ.get("DCSENTRY_EVTX_STALL", "20"))
+
+
+def _serve(conn: Connection, parent: int) -> None:
+    """Child: parse the files the parent names; send ("batch", [...]), ("error", ...), ("done",)."""
+    import evtx
+
+    from ..lifeline import die_with_parent
+
+    die_with_parent(parent)
+    while True:
+        try:
+            path, threads = conn.recv()
+        except EOFError:
+            return
+        try:
+            it = evtx.PyEvtxParser(path, number_of_threads=threads).records_json()
+        except (RuntimeError, OSError, ValueError) as exc:
+            conn.send(("fatal", str(exc)))
+            continue
+        batch: list[tuple[int, str, str]] = []
+        while True:
+            try:
+                rec = next(it)
+            except StopIteration:
+                break
+            except (RuntimeError, OSError, ValueError) as exc:
+                if batch:
+                    conn.send(("batch", batch))
+                    batch = []
+                conn.send(("error", str(exc)))
+                continue
+            batch.append((rec["event_record_id"], rec["data"], rec["timestamp"]))
+            if len(batch) >= BATCH:
+                conn.send(("batch", batch))
+                batch = []
+        if batch:
+            conn.send(("batch", batch))
+        conn.send(("done",))
+
+
+class NativeParser:
+    """One helper process per reading process, started on first use and replaced after a stall."""
+
+    _by_pid: dict[int, "NativeParser"] = {}
+
+    def __init__(self) -> None:
+        self.proc: mp.process.BaseProcess | None = None
+        self.conn: Connection | None = None
+
+    @classmethod
+    def get(cls) -> "NativeParser":
+        pid = os.getpid()  # a forked reader needs a helper of its own
+        if pid not in cls._by_pid:
+            cls._by_pid = {pid: cls()}
+        return cls._by_pid[pid]
+
+    def _start(self) -> None:
+        # fork: no second interpreter start-up per process (spawn re-imports the CLI, ~0.5 s). The
+        # child only parses and writes to its pipe, so threads of the parent (a progress bar)
+        # cannot leave it a lock it needs.
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, os.getpid()), name="dcsentry-evtx", daemon=True)
+        self.proc.start()
+        child.close()
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.join(5)
+        if self.conn is not None:
+            self.conn.close()
+        self.proc = self.conn = None
+
+    def records(self, path: str, threads: int = 0, stall: float | None = None) -> Iterator[tuple]:
+        """("batch", [(record_no, json, timestamp)...]) / ("error", msg) / ("fatal", msg) / ("stalled",)."""
+        stall = DEFAULT_STALL if stall is None else stall
+        if self.proc is None or not self.proc.is_alive():
+            self._start()
+        assert self.conn is not None
+        self.conn.send((path, threads))
+        finished = False
+        try:
+            while True:
+                if not self.conn.poll(stall):
+                    self.kill()
+                    yield ("stalled",)
+                    return
+                try:
+                    msg = self.conn.recv()
+                except EOFError:  # the helper died (a native crash)
+                    self.kill()
+                    yield ("fatal", "the EVTX parser process died")
+                    return
+                if msg[0] == "done":
+                    finished = True
+                    return
+                yield msg
+                if msg[0] == "fatal":
+                    finished = True
+                    return
+        finally:
+            if not finished and self.proc is not None:  # the reader stopped early: the helper is mid-file
+                self.kill()
