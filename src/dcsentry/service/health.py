@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from ..alerts import Alert
-from ..audit.requirements import REQUIREMENTS
+from ..audit.requirements import overdue
 from ..config import Health
 from ..store.sqlite_store import SqliteStore
 
@@ -84,17 +84,15 @@ class HealthChecker:
             by_dc.setdefault(row["dc"], {})[row["event_id"]] = row
         for dc, seen in by_dc.items():
             first = min(r["first_seen"] for r in seen.values())
-            for req in REQUIREMENTS:
-                allowed = req.missing_after * self.cfg.missing_scale
-                if any(e in seen for e in req.event_ids) or now - first < allowed:
-                    continue
+            for req, allowed in overdue(seen, first, now, self.cfg.missing_scale):
                 hours = (now - first) / 3600
                 desc = (f"No {req.what} from {dc} since it was first seen {hours:.1f} h ago: "
                         f"{req.likely_cause.lower()} on {dc}. Change: {req.fix()}. "
                         f"Until then these detections are blind for {dc}: {', '.join(req.blind)}.")
-                found[(req.key, dc)] = health_alert(req.key, dc, first + allowed, f"{req.likely_cause} on {dc}", desc,
-                                                    dcs=[dc], fix=req.fix(), blind=list(req.blind))
-                found[(req.key, dc)].dcs = [dc]
+                a = health_alert(req.key, dc, first + allowed, f"{req.likely_cause} on {dc}", desc,
+                                 fix=req.fix(), blind=list(req.blind))
+                a.dcs = [dc]
+                found[(req.key, dc)] = a
 
     def _intake(self, now: float, found: dict) -> None:
         counters = self.ingest()

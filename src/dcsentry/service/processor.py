@@ -13,7 +13,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 
-from ..catalogue import CORE_IDS
+from ..audit.requirements import health_key
 from ..config import Detection
 from ..detectors.engine import DetectionEngine
 from ..model import Origin, WindowsEvent
@@ -118,10 +118,10 @@ class Processor:
         return batch
 
     def _health(self, batch: Batch, ev: WindowsEvent, received_at: float) -> None:
-        if ev.event_id not in CORE_IDS and ev.event_id not in (8005, 8006):
+        """When each DC last sent each event the health checks (and `audit --events`) look for."""
+        key = health_key(ev.event_id, ev.channel, ev.computer)
+        if key is None:
             return
-        dc = ev.computer.split(".", 1)[0].upper()
-        key = (dc, 8004 if ev.event_id in (8005, 8006) else ev.event_id)
         h = batch.health.get(key)
         utc = ev.time.isoformat()
         if h is None:
