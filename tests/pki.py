@@ -59,6 +59,7 @@ def make_pki(d: Path) -> dict[str, Path]:
     ca = _cert("dcsentry test CA", keys["ca"], None, ca=True)
     other = _cert("someone else's CA", keys["other"], None, ca=True)
     save("ca", ca)
+    save("other_ca", other)
     save("server", _cert("localhost", keys["srv"], (ca, keys["ca"]), server=True), keys["srv"])
     save("client", _cert("dc01.contoso.com", keys["cli"], (ca, keys["ca"])), keys["cli"])
     save("expired", _cert("dc02.contoso.com", keys["old"], (ca, keys["ca"]), days=(-30, -1)), keys["old"])

@@ -7,7 +7,6 @@ each test has a pytest-timeout.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import os
 import queue
@@ -21,13 +20,10 @@ from typing import Any
 
 import pycef
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pki import make_pki
 
 from dcsentry.alerts import ALERT_TYPES, Alert
-from dcsentry.sinks.forward import CefSink, JsonlSink, Sink, open_sink, parse_forward_url
+from dcsentry.sinks.forward import JsonlSink, Sink, open_sink
 from dcsentry.sinks.syslog import TcpTransport, TlsTransport, UdpTransport
 
 pytestmark = pytest.mark.timeout(60)
@@ -175,66 +171,17 @@ def start(receivers: list[Receiver], proto: str, port: int = 0, tls: ssl.SSLCont
 
 # --- certificates -------------------------------------------------------------------------------------
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, issuer_key: ec.EllipticCurvePrivateKey,
-          ca: bool, usage: x509.ObjectIdentifier | None = None) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
-    b = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
-    if ca:
-        b = b.add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                          content_commitment=False, key_encipherment=False,
-                                          data_encipherment=False, key_agreement=False,
-                                          encipher_only=False, decipher_only=False), critical=True)
-    else:
-        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
-                            critical=False)
-        b = b.add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        if usage is not None:
-            b = b.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-    return b.sign(issuer_key, hashes.SHA256())
-
-
-def _write(path: Path, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None = None) -> str:
-    data = cert.public_bytes(serialization.Encoding.PEM)
-    if key is not None:
-        data += key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption())
-    path.write_bytes(data)
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Two CAs; a server cert (127.0.0.1 / localhost) and a client cert from the first."""
-    d = tmp_path_factory.mktemp("pki")
-    out = {}
-    ca_key, other_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = _cert("dcsentry test CA", ca_key, "dcsentry test CA", ca_key, ca=True)
-    out["ca"] = _write(d / "ca.pem", ca)
-    out["other_ca"] = _write(d / "other.pem", _cert("other CA", other_key, "other CA", other_key, ca=True))
-    srv_key, cli_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    out["server"] = _write(d / "server.pem", _cert("localhost", srv_key, "dcsentry test CA", ca_key, False,
-                                                   ExtendedKeyUsageOID.SERVER_AUTH), srv_key)
-    cli = _cert("sensor1", cli_key, "dcsentry test CA", ca_key, False, ExtendedKeyUsageOID.CLIENT_AUTH)
-    out["client_cert"] = _write(d / "client.pem", cli)
-    key_path = d / "client.key"
-    key_path.write_bytes(cli_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-    out["client_key"] = str(key_path)
-    return out
+    files = {k: str(v) for k, v in make_pki(tmp_path_factory.mktemp("pki")).items()}
+    files["client_cert"] = files["client"]
+    return files
 
 
 def server_context(pki: dict[str, str], require_client: bool = False) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(pki["server"])
+    ctx.load_cert_chain(pki["server"], pki["server_key"])
     if require_client:
         ctx.load_verify_locations(pki["ca"])
         ctx.verify_mode = ssl.CERT_REQUIRED
@@ -450,46 +397,3 @@ def test_jsonl_appends_to_dict(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
     assert rows[0] == {"existing": True}
     assert rows[1:] == [json.loads(json.dumps(a.to_dict())) for a in alerts]
-
-
-# --- forward URLs -------------------------------------------------------------------------------------
-
-def test_parse_forward_urls() -> None:
-    t = parse_forward_url("cef+udp://siem.example.com")
-    assert (t.scheme, t.host, t.port) == ("cef+udp", "siem.example.com", 514)
-    assert parse_forward_url("cef+tcp://10.0.0.5:1514").port == 1514
-    assert parse_forward_url("cef+tls://[::1]").port == 6514 and parse_forward_url("cef+tls://[::1]").host == "::1"
-    t = parse_forward_url("cef+tls://siem:6514?ca=/etc/ca.pem&cert=/c.pem&key=/k.pem&format=rfc3164")
-    assert t.options == {"ca": "/etc/ca.pem", "cert": "/c.pem", "key": "/k.pem", "format": "rfc3164"}
-    assert parse_forward_url("cef+file:///var/log/a.cef").path == "/var/log/a.cef"
-    assert parse_forward_url("jsonl:///var/log/a.jsonl").path == "/var/log/a.jsonl"
-    sink = open_sink("cef+tcp://127.0.0.1:9?format=rfc3164&queue=5")
-    assert isinstance(sink, CefSink) and isinstance(sink.transport, TcpTransport)
-    assert sink.envelope is not None and sink.envelope.fmt == "rfc3164"
-    bare = open_sink("cef+file:///dev/null")
-    assert isinstance(bare, CefSink) and bare.envelope is None  # bare CEF lines by default
-
-
-@pytest.mark.parametrize("url,why", [
-    ("syslog://siem:514", "unknown scheme 'syslog'"),
-    ("siem:514", "unknown scheme 'siem'"),
-    ("cef+udp://", "no host"),
-    ("cef+tcp://siem:99999", "bad port"),
-    ("cef+tcp://siem:abc", "bad port"),
-    ("cef+tcp://siem:514/path", "has no path"),
-    ("cef+tls://siem?cafile=/x", "unknown option 'cafile'"),
-    ("cef+udp://siem?format=rfc5424&format=rfc3164", "given twice"),
-    ("cef+udp://siem?format=json", "format must be one of rfc5424, rfc3164"),
-    ("cef+udp://siem?ca=/x", "unknown option 'ca' for cef+udp"),
-    ("cef+udp://siem?queue=0", "queue must be a positive integer"),
-    ("cef+tls://siem?verify=maybe", "verify='maybe' must be true or false"),
-    ("cef+tls://siem?key=/k.pem", "key= needs cert="),
-    ("cef+tls://siem?ca=/nonexistent/ca.pem", "TLS setup failed"),
-    ("cef+file://relative/path.cef", "three slashes"),
-    ("jsonl:///var/log/", "no file name"),
-    ("jsonl:///a.jsonl?format=cef", "unknown option 'format' for jsonl"),
-])
-def test_bad_forward_urls(url: str, why: str) -> None:
-    with pytest.raises(ValueError, match="bad forward URL") as e:
-        open_sink(url)
-    assert why in str(e.value)
