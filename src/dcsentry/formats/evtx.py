@@ -148,7 +148,7 @@ def read_evtx(src: str | IO[bytes], source: str, stats: ReadStats, member: str |
 
 def _read_native(path: str, source: str, stats: ReadStats, member: str | None, threads: int) -> Iterator[WindowsEvent]:
     last = 0
-    for msg in NativeParser.get().records(path, threads):
+    for msg in NativeParser.parse(path, threads):
         kind = msg[0]
         if kind == "batch":
             for number, data, timestamp in msg[1]:

@@ -58,20 +58,36 @@ def _serve(conn: Connection, parent: int) -> None:
 
 
 class NativeParser:
-    """One helper process per reading process, started on first use and replaced after a stall."""
+    """A helper process, taken from a small per-process pool for the time one file is read (files
+    read side by side, as `hunt` merges them by time, each need their own), and replaced after a
+    stall."""
 
-    _by_pid: dict[int, "NativeParser"] = {}
+    _idle: dict[int, list["NativeParser"]] = {}
 
     def __init__(self) -> None:
         self.proc: mp.process.BaseProcess | None = None
         self.conn: Connection | None = None
 
     @classmethod
-    def get(cls) -> "NativeParser":
-        pid = os.getpid()  # a forked reader needs a helper of its own
-        if pid not in cls._by_pid:
-            cls._by_pid = {pid: cls()}
-        return cls._by_pid[pid]
+    def acquire(cls) -> "NativeParser":
+        pid = os.getpid()  # a forked reader needs helpers of its own
+        if pid not in cls._idle:
+            cls._idle = {pid: []}
+        pool = cls._idle[pid]
+        return pool.pop() if pool else cls()
+
+    def release(self) -> None:
+        if self.proc is not None:
+            self._idle.setdefault(os.getpid(), []).append(self)
+
+    @classmethod
+    def parse(cls, path: str, threads: int = 0, stall: float | None = None) -> Iterator[tuple]:
+        """`records` of a helper that is this reader's alone until the file is done."""
+        helper = cls.acquire()
+        try:
+            yield from helper.records(path, threads, stall)
+        finally:
+            helper.release()
 
     def _start(self) -> None:
         # fork: no second interpreter start-up per process (spawn re-imports the CLI, ~0.5 s). The

@@ -55,7 +55,7 @@ def read_paths(paths: Iterable[str], stats: ReadStats, fmt: str | None = None,
                 yield ev
 
 
-MAX_MERGED_FILES = 256
+MAX_MERGED_FILES = 32  # each open EVTX file has a parser process while it is read
 
 
 def read_paths_by_time(paths: Iterable[str], stats: ReadStats, fmt: str | None = None,
