@@ -29,6 +29,7 @@ class PasswordSprayDetector:
         self.exclude = {s.upper() for s in cfg.exclude_sources}
         self.incidents = incidents
         self.baseline = baseline
+        self.attacked: Lru = Lru()  # source -> account keys of its open incident
         self.sources: Lru = Lru()  # source -> {account key: [first, last, tries, name]}
         self.tried: Lru = Lru()  # source -> deque[(t, evidence)]: the evidence a new alert shows
         self.max_evidence = cfg.max_evidence
@@ -94,6 +95,9 @@ class PasswordSprayDetector:
             a = self.incidents.raise_or_grow(TYPE, src, act.time, evidence,
                                              start=act.time.fromtimestamp(start, act.time.tzinfo), learning=learning)
             a.count = sum(hits[k][2] for k in recent)
+            attacked = self.attacked.touch(src, set)
+            attacked.clear()  # type: ignore[attr-defined]
+            attacked.update(recent)  # type: ignore[attr-defined]
             a.details["attacked_accounts"] = len(recent)
             a.details["pace"] = "fast" if hit_fast else "slow"
             for k in recent:
@@ -101,7 +105,9 @@ class PasswordSprayDetector:
         else:
             a = self.incidents.raise_or_grow(TYPE, src, act.time, act.evidence)
             a.count += 1
-            a.details["attacked_accounts"] = sum(1 for h in hits.values() if h[1] >= a.start.timestamp())
+            attacked = self.attacked.touch(src, set)
+            attacked.add(act.account_key)  # type: ignore[attr-defined]
+            a.details["attacked_accounts"] = len(attacked)  # type: ignore[arg-type]
         add_unique(a.accounts, act.account, cap=500)
         note_auth(a, act, src)
         a.description = self._describe(a)

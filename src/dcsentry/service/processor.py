@@ -160,15 +160,14 @@ class Processor:
                 "checkpoint": self.checkpoint}
 
     def run(self, stop: threading.Event, idle_sleep: float = 0.02) -> None:
-        """Until `stop` is set and the spool is drained."""
+        """Until `stop` is set. The batch in hand is finished; what is still in the spool stays there
+        (it is durable) and is processed after the restart, so a stop is quick even with a backlog."""
         self.warm_up()
-        while True:
+        while not stop.is_set():
             n = self.step()
             if n:
                 self._last_input = time.monotonic()
             else:
-                if stop.is_set():
-                    break
                 if self._last_input and time.monotonic() - self._last_input > 2 * self.engine.builder.join_window:
                     self.release_pending()
                 if self._dirty and time.monotonic() - self._last_save > 0.5:

@@ -80,7 +80,8 @@ class Service:
             await asyncio.sleep(0.05)
         rows = [(r.received_at, r.peer if r.peer_name is None else f"{r.peer}#{r.peer_name}", r.transport, r.data)
                 for r in batch]
-        self.last_seq = await asyncio.to_thread(self.spool.append, rows)
+        last = await asyncio.to_thread(self.spool.append, rows)
+        self.last_seq = max(self.last_seq, last)  # connections commit concurrently: results come in any order
 
     def ingest_counters(self) -> dict:
         c = dict(self.listeners.counters) if self.listeners else {}

@@ -1,0 +1,624 @@
+"""Syslog intake of the whole service: `dcsentry serve` against rsyslog, same generator, same run.
+
+    /tmp/venv/bin/python bench/bench_serve.py          # about 4 minutes at the defaults
+        [--messages 300000] [--udp-messages 300000] [--udp-rate 20000 --paced-seconds 5]
+        [--peers 1,10,100] [--only tcp,udp,udp-paced] [--tools dcsentry,rsyslog,rsyslog-sync]
+        [--process-limit 20] [--ceilings 100000] [--procs 1]
+
+For every (transport, peers) row the same load generator sends the same pre-rendered messages to a
+fresh `dcsentry serve` (own data dir, `--web off`, default settings), then to a fresh rsyslogd
+(`imtcp`/`imudp` -> `omfile`, raw message + LF; see rsyslog.py, which installs the Debian package if
+missing), then to one whose omfile fsyncs each batch (`rsyslog-sync`: as durable as dcsentry's spool).
+The messages are DC events (a 4776 with a unique record id, as tests/test_serve_load.py's
+`message()`) in the evtx-JSON layout behind an RFC 5424 header, rendered once per run; octet-counted
+frames over TCP, one per datagram over UDP. The generator is `--procs` separate processes (default
+1: the machine has 2 cores) spreading the `peers` connections/sockets among them; they connect and
+build their frames before the clock starts.
+
+What is measured, from the moment the senders are released:
+  dcsentry accept   messages durably in the spool (MAX(seq) of spool.db, read-only) per second,
+                    until all N are there (TCP) or nothing more arrives for 1 s (UDP);
+  dcsentry e2e      the processor's checkpoint (progress 'spool' in dcsentry.db) reaching what was
+                    accepted, capped at --process-limit seconds (TCP rows; the count reached is kept);
+  rsyslog           lines in its output file (the file's size against the known total while
+                    polling, then the lines counted).
+TCP must lose nothing (every message accepted); UDP loss % is what did not arrive, unpaced and paced
+(--udp-rate msg/s for --paced-seconds). CPU of each process over the accept window comes from /proc;
+"other CPU" is the machine's busy time not spent by the measured processes (other jobs on the box,
+plus kernel softirq work). Then, with nothing else of the service running, the spool's append and
+the processor alone (--ceilings rows), to tell which stage bounds the rows. Every run is bounded by
+counts and time limits and uses 127.0.0.1 only. Results: bench/out/serve.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import queue
+import re
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+from array import array
+from pathlib import Path
+
+from common import dcsentry_cmd, machine, save
+from rsyslog import Rsyslog, ensure_installed, version
+
+CHUNK = 256 * 1024
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+# -- the messages (same layout and values as tests/test_serve_load.py's message()) ------------------
+
+def message(i: int) -> bytes:
+    """A DC's 4776 success with a unique record id, evtx JSON behind an RFC 5424 header."""
+    doc = {"Event": {"System": {
+        "Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}}, "EventID": 4776,
+        "Keywords": "0x8020000000000000",
+        "TimeCreated": {"#attributes": {"SystemTime": "2024-03-04T10:00:%02d.%06dZ" % (i // 1_000_000 % 60,
+                                                                                      i % 1_000_000)}},
+        "EventRecordID": i, "Channel": "Security", "Computer": f"DC{i % 4:02d}.contoso.local"},
+        "EventData": {"PackageName": "MICROSOFT_AUTHENTICATION_PACKAGE_V1_0", "TargetUserName": f"user{i % 5000}",
+                      "Workstation": f"WS{i % 3000}", "Status": "0x0"}}}
+    host = f"DC{i % 4:02d}".encode()
+    body = json.dumps(doc, separators=(",", ":")).encode()
+    return b"<14>1 2024-01-01T00:00:00Z " + host + b" dcsentry-test - - - " + body
+
+
+def shares(total: int, parts: int) -> list[tuple[int, int]]:
+    """(first record id, count) of each peer: 1..total split as evenly as possible."""
+    out, first = [], 1
+    for p in range(parts):
+        n = total // parts + (1 if p < total % parts else 0)
+        out.append((first, n))
+        first += n
+    return out
+
+
+class Corpus:
+    """Messages 1..n rendered once per run into a file (all messages back to back, plus their end
+    offsets), so each row's sender processes only slice it: the same bytes for every row and tool."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data = path.read_bytes()
+        self.ends = array("Q")
+        self.ends.frombytes(Path(f"{path}.idx").read_bytes())
+
+    @staticmethod
+    def render(path: Path, n: int) -> "Corpus":
+        ends, pos = array("Q", [0]), 0
+        with open(path, "wb") as f:
+            for i in range(1, n + 1):
+                m = message(i)
+                f.write(m)
+                pos += len(m)
+                ends.append(pos)
+        Path(f"{path}.idx").write_bytes(ends.tobytes())
+        return Corpus(path)
+
+    def get(self, i: int) -> bytes:
+        """Message with record id i (1-based)."""
+        return self.data[self.ends[i - 1]:self.ends[i]]
+
+    def expected_bytes(self, total: int) -> int:
+        """What rsyslog's file holds once messages 1..total arrived: each message plus LF."""
+        return self.ends[total] + total
+
+
+# -- the load generator (separate processes) ----------------------------------------------------------
+
+def _cpu_self() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _stream_sender(corpus: str, port: int, ranges: list[tuple[int, int]], ready: mp.Queue, go: mp.Event) -> None:
+    msgs = Corpus(Path(corpus))
+    per_conn: list[list[bytes]] = []
+    for first, count in ranges:
+        chunks, buf, size = [], [], 0
+        for i in range(first, first + count):
+            m = msgs.get(i)
+            f = b"%d %s" % (len(m), m)
+            buf.append(f)
+            size += len(f)
+            if size >= CHUNK:
+                chunks.append(b"".join(buf))
+                buf, size = [], 0
+        if buf:
+            chunks.append(b"".join(buf))
+        per_conn.append(chunks)
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=120) for _ in ranges]
+    del msgs
+    ready.put(("ready", 0.0))
+    go.wait()
+    cpu0 = _cpu_self()
+    idx = [0] * len(socks)
+    live = [i for i in range(len(socks)) if per_conn[i]]
+    while live:
+        for i in live:
+            socks[i].sendall(per_conn[i][idx[i]])
+            idx[i] += 1
+        live = [i for i in live if idx[i] < len(per_conn[i])]
+    for s in socks:
+        s.close()
+    ready.put(("cpu", _cpu_self() - cpu0))
+
+
+def _udp_sender(corpus: str, port: int, ranges: list[tuple[int, int]], rate: float, ready: mp.Queue,
+                go: mp.Event) -> None:
+    msgs = Corpus(Path(corpus))
+    socks = []
+    for _ in ranges:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.connect(("127.0.0.1", port))
+        socks.append(s)
+    # interleave the peers' messages: peer k sends its j-th message in round j
+    plan: list[tuple[object, bytes]] = []
+    longest = max(n for _, n in ranges)
+    for j in range(longest):
+        for k, (first, n) in enumerate(ranges):
+            if j < n:
+                plan.append((socks[k].send, msgs.get(first + j)))
+    del msgs
+    ready.put(("ready", 0.0))
+    go.wait()
+    cpu0 = _cpu_self()
+    t0 = time.perf_counter()
+    failed = 0
+    for i, (send, m) in enumerate(plan):
+        try:
+            send(m)
+        except OSError:  # an ICMP refusal (ECONNREFUSED) or ENOBUFS: never left this side
+            failed += 1
+        if rate and i % 200 == 199:
+            ahead = (i + 1) / rate - (time.perf_counter() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
+    for s in socks:
+        s.close()
+    ready.put(("cpu", _cpu_self() - cpu0))
+    ready.put(("send_failed", float(failed)))
+
+
+# -- CPU accounting from /proc ----------------------------------------------------------------------
+
+def proc_cpu(pid: int) -> float:
+    """user+system seconds of one process (all its threads); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie nobody reaped yet is dead)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+STAT_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+
+def system_cpu() -> dict[str, float]:
+    """CPU seconds of the whole machine (all cores) since boot, by kind (/proc/stat)."""
+    v = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return {k: x / TICK for k, x in zip(STAT_FIELDS, v)}
+
+
+def system_busy(c: dict[str, float]) -> float:
+    return sum(v for k, v in c.items() if k not in ("idle", "iowait"))
+
+
+# -- the two receivers --------------------------------------------------------------------------------
+
+class Dcsentry:
+    name = "dcsentry"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.proc: subprocess.Popen | None = None
+        self.lines: list[str] = []
+
+    def start(self, transport: str) -> int:
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
+        cmd = dcsentry_cmd() + ["serve", "--data-dir", str(self.folder), "--syslog-udp", "127.0.0.1:0",
+                                "--syslog-tcp", "127.0.0.1:0", "--web", "off"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     stdin=subprocess.DEVNULL)
+        ports: dict[str, int] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"dcsentry serve exited early ({self.proc.wait()}): {''.join(self.lines)}")
+            self.lines.append(line)
+            m = re.match(r"syslog-(udp|tcp) listening on [\d.]+:(\d+)", line)
+            if m:
+                ports[m.group(1)] = int(m.group(2))
+            if line.startswith("data in"):
+                threading.Thread(target=self._drain, daemon=True).start()
+                break
+        else:
+            raise RuntimeError("dcsentry serve did not announce its ports")
+        self.spool = sqlite3.connect(f"file:{self.folder / 'spool.db'}?mode=ro", uri=True, timeout=30)
+        self.store = sqlite3.connect(f"file:{self.folder / 'dcsentry.db'}?mode=ro", uri=True, timeout=30)
+        # the processor must be up before the clock starts (it is a spawned process importing dcsentry)
+        deadline = time.monotonic() + 60
+        while not children(self.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        return ports[transport]
+
+    def _drain(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def progress(self) -> int:
+        return int(self.spool.execute("SELECT COALESCE(MAX(seq), 0) FROM spool").fetchone()[0])
+
+    def goal(self, count: int, nbytes: int) -> int:
+        return count
+
+    def final(self) -> int:
+        return self.progress()
+
+    def processed(self) -> int:
+        row = self.store.execute("SELECT value FROM progress WHERE name = 'spool'").fetchone()
+        return int(row[0]) if row else 0
+
+    def cpu(self) -> dict[str, float]:
+        return {"receiver": proc_cpu(self.proc.pid),
+                "processor": sum(proc_cpu(c) for c in children(self.proc.pid))}
+
+    def stop(self, drained: bool) -> None:
+        """SIGTERM when the processor caught up (a clean stop is then quick); otherwise SIGKILL, as
+        a clean stop would first process the whole backlog (the processor dies with its parent)."""
+        kids = children(self.proc.pid)
+        self.spool.close()
+        self.store.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM if drained else signal.SIGKILL)
+            try:
+                self.proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.returncode = self.proc.returncode
+
+    def report(self) -> dict:
+        """After stop: the service's own ingest counters (saved every second) and spool files."""
+        db = sqlite3.connect(f"file:{self.folder / 'dcsentry.db'}?mode=ro", uri=True, timeout=30)
+        try:
+            row = db.execute("SELECT data FROM counters WHERE name = 'ingest'").fetchone()
+        finally:
+            db.close()
+        c = json.loads(row[0]) if row else {}
+        keys = ("udp_dropped", "udp_dropped_kernel", "udp_dropped_queue_full", "udp_dropped_refused", "batches",
+                "delivered_messages", "consumer_errors", "dropped_at_stop")
+        sizes = {p.name: p.stat().st_size for p in self.folder.glob("spool.db*")}
+        return {"exit": self.returncode, "counters": {k: c.get(k) for k in keys}, "spool_files": sizes,
+                "output": [line.rstrip() for line in self.lines if not line.startswith(("syslog-", "data in"))][-5:]}
+
+
+class RsyslogTarget:
+    def __init__(self, folder: Path, exe: str, sync: bool = False) -> None:
+        self.folder, self.exe, self.sync = folder, exe, sync
+        self.name = "rsyslog-sync" if sync else "rsyslog"
+        self.rs: Rsyslog | None = None
+
+    def start(self, transport: str) -> int:
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.rs = Rsyslog(self.folder, self.exe, sync=self.sync).start(tcp=transport == "tcp", udp=transport == "udp")
+        time.sleep(0.5)
+        return self.rs.tcp_port if transport == "tcp" else self.rs.udp_port
+
+    def progress(self) -> int:
+        return self.rs.size()
+
+    def goal(self, count: int, nbytes: int) -> int:
+        return nbytes
+
+    def final(self) -> int:
+        return self.rs.lines()
+
+    def processed(self) -> int:
+        return 0
+
+    def cpu(self) -> dict[str, float]:
+        return {"rsyslogd": proc_cpu(self.rs.pid)}
+
+    def stop(self, drained: bool) -> None:
+        self.rs.stop()
+
+
+# -- the service's stages alone, in this process, for the reading of the rows -----------------------
+
+def ceilings(folder: Path, spool_rows: int, process_rows: int) -> dict:
+    """Messages/s of (a) the spool's append (dcsentry.store.spool.Spool, 1000-row durable
+    transactions as a TCP connection's batches) and (b) the processor (decode + detect + store,
+    Processor.step) over what (a) wrote, each on one core with nothing else of the service running."""
+    from dcsentry.config import Config
+    from dcsentry.service.decode import decode_message
+    from dcsentry.service.processor import Processor
+    from dcsentry.store.spool import Spool
+    from dcsentry.store.sqlite_store import SqliteStore
+
+    folder.mkdir(parents=True, exist_ok=True)
+    spool = Spool(folder / "spool.db")
+    batches = [[(time.time(), "127.0.0.1:40000", "tcp", message(i)) for i in range(first, first + 1000)]
+               for first in range(1, spool_rows + 1, 1000)]
+    load = os.getloadavg()[0]
+    c0, t0 = _cpu_self(), time.perf_counter()
+    for b in batches:
+        spool.append(b)
+    spool_s, spool_cpu = time.perf_counter() - t0, _cpu_self() - c0
+    store = SqliteStore(folder / "dcsentry.db")
+    proc = Processor(store, spool, Config().detection, decode_message)
+    n, c0, t0 = 0, _cpu_self(), time.perf_counter()
+    while n < process_rows:
+        k = proc.step()
+        if not k:
+            break
+        n += k
+    proc_s, proc_cpu = time.perf_counter() - t0, _cpu_self() - c0
+    store.close()
+    spool.close()
+    return {"spool_append_per_s": round(spool_rows / spool_s), "spool_append_cpu_pct": round(100 * spool_cpu / spool_s),
+            "spool_rows": spool_rows, "processor_per_s": round(n / proc_s),
+            "processor_cpu_pct": round(100 * proc_cpu / proc_s), "processor_rows": n,
+            "processor_us_per_msg_cpu": round(1e6 * proc_cpu / max(n, 1), 1),
+            "loadavg_before": round(load, 2), "loadavg_after": round(os.getloadavg()[0], 2)}
+
+
+# -- one row -----------------------------------------------------------------------------------------
+
+def run_case(target, corpus: Corpus, transport: str, peers: int, total: int, procs: int, rate: float,
+             limit: float, process_limit: float) -> dict:
+    nbytes = corpus.expected_bytes(total)
+    load_before = os.getloadavg()
+    port = target.start(transport)
+    mpc = mp.get_context("spawn")
+    go, ready = mpc.Event(), mpc.Queue()
+    peer_ranges = shares(total, peers)
+    n_procs = max(1, min(procs, peers))
+    workers = []
+    for w in range(n_procs):
+        mine = peer_ranges[w::n_procs]
+        if transport == "udp":
+            p = mpc.Process(target=_udp_sender, args=(str(corpus.path), port, mine, rate / n_procs, ready, go))
+        else:
+            p = mpc.Process(target=_stream_sender, args=(str(corpus.path), port, mine, ready, go))
+        workers.append(p)
+        p.start()
+    for _ in workers:
+        ready.get(timeout=300)  # ("ready", 0): connected, frames built
+    time.sleep(0.2)
+    goal = target.goal(total, nbytes)
+    sys0, self0, cpu0 = system_cpu(), _cpu_self(), target.cpu()
+    t0 = time.perf_counter()
+    go.set()
+    last, last_t, timed_out = 0, t0, False
+    settle = 1.0 if transport == "udp" else 5.0
+    while True:
+        now = time.perf_counter()
+        v = target.progress()
+        if v != last:
+            last, last_t = v, now
+        if v >= goal:
+            break
+        if now - t0 > limit:
+            timed_out = True
+            break
+        if now - last_t > settle and not any(p.is_alive() for p in workers):
+            break
+        time.sleep(0.01)
+    accept_s = last_t - t0
+    sys1, self1, cpu1 = system_cpu(), _cpu_self(), target.cpu()
+    window = max(time.perf_counter() - t0, 1e-9)  # CPU: from the start to this snapshot (UDP: +1 s quiet)
+    accepted = target.final()
+    sender_cpu, send_failed = 0.0, 0
+    for p in workers:
+        p.join(timeout=30)
+        if p.is_alive():
+            p.kill()
+            p.join()
+    while True:
+        try:
+            kind, value = ready.get(timeout=0.5)
+        except queue.Empty:
+            break
+        if kind == "cpu":
+            sender_cpu += value
+        elif kind == "send_failed":
+            send_failed += int(value)
+    row = {"tool": target.name, "transport": transport, "peers": peers, "pace": rate or None, "sent": total,
+           "accepted": accepted, "accept_s": round(accept_s, 3),
+           "accept_per_s": round(accepted / accept_s) if accept_s > 0 else 0,
+           "loss_pct": round(100 * (total - accepted) / total, 3), "send_failed": send_failed, "timed_out": timed_out,
+           "loadavg_before": [round(x, 2) for x in load_before]}
+    cpu = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+    row["cpu_pct"] = {k: round(100 * v / window) for k, v in cpu.items()}
+    row["cpu_pct"]["generator"] = round(100 * sender_cpu / window)
+    measured = sum(cpu.values()) + sender_cpu + (self1 - self0)
+    row["other_cpu_pct"] = round(100 * max(0.0, system_busy(sys1) - system_busy(sys0) - measured) / window)
+    row["machine_cpu_pct"] = {k: round(100 * (sys1[k] - sys0[k]) / window) for k in STAT_FIELDS}
+    row["bench_cpu_pct"] = round(100 * (self1 - self0) / window)
+    drained = True
+    if target.name == "dcsentry":
+        done_at = None
+        if transport == "tcp":
+            while time.perf_counter() - t0 < process_limit:
+                if target.processed() >= accepted:
+                    done_at = time.perf_counter()
+                    break
+                time.sleep(0.1)
+        processed = target.processed()
+        end = done_at or time.perf_counter()
+        cpu2 = target.cpu()
+        row.update({"processed": processed, "process_s": round(end - t0, 3) if transport == "tcp" else None,
+                    "process_per_s": round(processed / (end - t0)) if transport == "tcp" else None,
+                    "processed_all": processed >= accepted,
+                    "processor_cpu_pct_e2e": round(100 * (cpu2["processor"] - cpu0["processor"]) / (end - t0))})
+        drained = processed >= accepted
+    target.stop(drained)
+    if target.name == "dcsentry":
+        row["service"] = target.report()
+    row["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    return row
+
+
+def fmt(n: float | None) -> str:
+    return "-" if n is None else f"{n:,.0f}"
+
+
+def print_row(r: dict) -> None:
+    pace = f"{r['pace']:,.0f}/s" if r["pace"] else "unpaced"
+    line = (f"{r['tool']:>12} {r['transport']:>3} {r['peers']:>3} peers {pace:>9}  {r['accepted']:>7}/{r['sent']:<7}"
+            f" {r['accept_s']:>6.2f} s {r['accept_per_s']:>8,}/s loss {r['loss_pct']:>6.2f}%")
+    if r["tool"] == "dcsentry" and r["transport"] == "tcp":
+        line += f"  e2e {r['processed']:>7} in {r['process_s']:>6.1f} s = {r['process_per_s']:>7,}/s"
+    line += f"  cpu {r['cpu_pct']} other {r['other_cpu_pct']}%  load {r['loadavg_before'][0]}"
+    if r["send_failed"]:
+        line += f"  send failed {r['send_failed']}"
+    if "service" in r:
+        c = r["service"]["counters"]
+        line += f"  exit {r['service']['exit']}"
+        if r["transport"] == "udp":
+            line += f"  dropped: kernel {c['udp_dropped_kernel']} queue {c['udp_dropped_queue_full']}"
+    print(line, flush=True)
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: one line per (transport, peers, pace), the tools side by side, ratios dcsentry/rsyslog."""
+    keyed: dict[tuple, dict[str, dict]] = {}
+    for r in rows:
+        keyed.setdefault((r["transport"], r["peers"], r["pace"], r["sent"]), {})[r["tool"]] = r
+
+    def rate(r: dict | None) -> str:
+        if not r:
+            return "-"
+        loss = "0" if r["loss_pct"] == 0 else f"{r['loss_pct']:.2f}"
+        return f"{fmt(r['accept_per_s'])} ({loss} %)"
+
+    def ratio(d: dict | None, s: dict | None) -> str:
+        return f"{d['accept_per_s'] / s['accept_per_s']:.2f}" if d and s and s["accept_per_s"] else "-"
+
+    out = ["| transport | peers | messages, send rate | dcsentry accepted/s (loss) | dcsentry processed/s "
+           "| rsyslog lines/s (loss) | ratio | rsyslog fsync lines/s (loss) | ratio fsync "
+           "| CPU % dcsentry recv / proc / gen | CPU % rsyslogd / fsync | other CPU % | load 1m |",
+           "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---|---|"]
+    for (transport, peers, pace, sent), by in keyed.items():
+        d, s, f = by.get("dcsentry"), by.get("rsyslog"), by.get("rsyslog-sync")
+        e2e = "-"
+        if d and d.get("process_per_s") is not None:
+            e2e = fmt(d["process_per_s"])
+            if not d["processed_all"]:
+                e2e += f" ({d['processed']:,} in {d['process_s']:.0f} s)"
+        dcpu = " / ".join(str(d["cpu_pct"].get(k)) for k in ("receiver", "processor", "generator")) if d else "-"
+        scpu = " / ".join(str(x["cpu_pct"]["rsyslogd"]) if x else "-" for x in (s, f))
+        present = [x for x in (d, s, f) if x]
+        other = " / ".join(str(x["other_cpu_pct"]) for x in present)
+        load = " / ".join(str(x["loadavg_before"][0]) for x in present)
+        send = f"{sent:,}, " + (f"{fmt(pace)}/s" if pace else "unpaced")
+        out.append(f"| {transport.upper()} | {peers} | {send} | {rate(d)} | {e2e} | {rate(s)} | {ratio(d, s)} "
+                   f"| {rate(f)} | {ratio(d, f)} | {dcpu} | {scpu} | {other} | {load} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--messages", type=int, default=300_000, help="per TCP row")
+    ap.add_argument("--udp-messages", type=int, default=300_000, help="per unpaced UDP row")
+    ap.add_argument("--paced-seconds", type=float, default=5.0,
+                    help="the paced UDP rows send udp-rate x this many messages (at most --udp-messages)")
+    ap.add_argument("--peers", default="1,10,100")
+    ap.add_argument("--procs", type=int, default=1, help="load-generator processes")
+    ap.add_argument("--udp-rate", type=float, default=20_000, help="msg/s of the paced UDP rows")
+    ap.add_argument("--limit", type=float, default=60.0, help="seconds per row for the accept phase, at most")
+    ap.add_argument("--process-limit", type=float, default=20.0,
+                    help="seconds (from the start of the row) the e2e processing is waited for, at most")
+    ap.add_argument("--only", default="tcp,udp,udp-paced")
+    ap.add_argument("--tools", default="dcsentry,rsyslog,rsyslog-sync",
+                    help='rsyslog-sync: omfile sync="on" (fsync after each batch, 1 MB buffer), durable like the spool')
+    ap.add_argument("--ceilings", type=int, default=100_000,
+                    help="rows for the spool-alone and processor-alone figures (0: skip them)")
+    ap.add_argument("--work", help="work directory (default: a temporary one, removed afterwards)")
+    args = ap.parse_args()
+    peers_list = [int(p) for p in args.peers.split(",")]
+    tools = args.tools.split(",")
+    exe = ensure_installed() if any(t.startswith("rsyslog") for t in tools) else ""
+    started = {"uptime": Path("/proc/loadavg").read_text().split()[:3], "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+    print(f"load average at start: {' '.join(started['uptime'])}", flush=True)
+    paced = min(args.udp_messages, int(args.udp_rate * args.paced_seconds))
+    sizes = {"tcp": args.messages, "udp": args.udp_messages, "udp-paced": paced}
+    rows: list[dict] = []
+    tmp = tempfile.mkdtemp(prefix="bench-serve-") if not args.work else args.work
+    Path(tmp).mkdir(parents=True, exist_ok=True)
+    try:
+        corpus = Corpus.render(Path(tmp) / "messages.bin", max(sizes.values()))
+        for case in args.only.split(","):
+            transport = "udp" if case.startswith("udp") else "tcp"
+            rate = args.udp_rate if case == "udp-paced" else 0.0
+            total = sizes[case if case == "udp-paced" else transport]
+            for peers in peers_list:
+                for tool in tools:
+                    target = (Dcsentry(Path(tmp) / "dcsentry") if tool == "dcsentry"
+                              else RsyslogTarget(Path(tmp) / tool, exe, sync=tool == "rsyslog-sync"))
+                    r = run_case(target, corpus, transport, peers, total, args.procs, rate, args.limit,
+                                 args.process_limit)
+                    rows.append(r)
+                    print_row(r)
+        alone = None
+        if args.ceilings and "dcsentry" in tools:
+            alone = ceilings(Path(tmp) / "alone", args.ceilings, min(args.ceilings, 50_000))
+            print(f"alone, one core each: spool append {alone['spool_append_per_s']:,}/s "
+                  f"(CPU {alone['spool_append_cpu_pct']}%), processor {alone['processor_per_s']:,}/s "
+                  f"({alone['processor_us_per_msg_cpu']} us CPU per message)  load {alone['loadavg_before']}",
+                  flush=True)
+    finally:
+        if not args.work:
+            shutil.rmtree(tmp, ignore_errors=True)
+    md = table(rows)
+    print()
+    print(md)
+    ended = Path("/proc/loadavg").read_text().split()[:3]
+    print(f"\nload average at end: {' '.join(ended)}", flush=True)
+    from importlib.metadata import version as pkg_version
+
+    result = {"machine": machine(), "rsyslog": version(exe) if exe else None,
+ "dcsentry": pkg_version("dcsentry"),
+              "args": vars(args), "message_bytes_avg": round(corpus.ends[-1] / (len(corpus.ends) - 1), 1),
+              "loadavg_start": started["uptime"], "loadavg_end": ended, "started": started["time"],
+              "rows": rows, "alone": alone, "table_md": md}
+    print(f"results: {save('serve', result)}")
+
+
+if __name__ == "__main__":
+    main()
