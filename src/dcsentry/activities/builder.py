@@ -17,6 +17,7 @@ from .sensitive import SensitiveGroups
 from .status import kerberos_result, ntstatus_result
 
 _MAX_PENDING = 100_000
+_RELEVANT = frozenset({4776, 4625, 4768, 4771, 7045, 4697} | GROUP_ADD_IDS | GROUP_REMOVE_IDS | NTLM_DC_AUDIT_IDS)
 
 
 def _host(name: str) -> str:
@@ -59,11 +60,20 @@ class ActivityBuilder:
         self.dcs: set[str] = set()
 
     def feed(self, ev: WindowsEvent) -> list[Activity]:
+        eid = ev.event_id
+        if eid not in _RELEVANT:  # most of a DC's traffic (4769, 4624...): only the clock moves
+            if self._order:  # something waits for its 8004: let the clock release it
+                t = ev.time.timestamp()
+                if t > self.clock:
+                    self.clock = t
+                if self._order and self._order[0][0] < self.clock - self.join_window:
+                    return self._release(self.clock - self.join_window)
+            return []
         t = ev.time.timestamp()
         if t > self.clock:
             self.clock = t
         out = self._release(self.clock - self.join_window)
-        eid, d = ev.event_id, ev.data
+        d = ev.data
         if eid == 4776 and ev.channel == "Security":
             self._on_4776(ev, t, out)
         elif eid in NTLM_DC_AUDIT_IDS and ev.channel == NTLM_CHANNEL:

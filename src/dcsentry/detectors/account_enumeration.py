@@ -37,7 +37,6 @@ class AccountEnumerationDetector:
             if a is not None and act.account not in a.details.get("existing_names", []):
                 add_unique(a.details.setdefault("existing_names", []), act.account)
                 a.revision += 1
-                a.description = self._describe(a)
                 return (a,)
             return ()
         win: deque = self.unknown.touch(src, lambda: deque(maxlen=50_000))  # type: ignore[assignment]
@@ -61,10 +60,9 @@ class AccountEnumerationDetector:
             a.count += 1
             add_unique(a.details.setdefault("unknown_names", []), act.account_key, cap=200)
         note_auth(a, act, src)
-        a.description = self._describe(a)
         return (a,)
 
-    def _describe(self, a: Alert) -> str:
+    def describe(self, a: Alert) -> str:
         src = a.details.get("source", "?")
         unknown = a.details.get("unknown_names", [])
         existing = a.details.get("existing_names", [])

@@ -40,11 +40,11 @@ class BruteForceDetector:
             if a is None or a.outcome == "Success":
                 return ()
             a.outcome = "Success"
+            a.details["guessed_with"] = act.result
             a.severity = "high"
             a.revision += 1
             a.end = max(a.end, act.time)
             a.evidence.extend(act.evidence[:max(0, self.incidents.max_evidence - len(a.evidence))])
-            a.description = self._describe(a, act)
             return (a,)
         if act.result not in GUESSES:
             return ()
@@ -74,10 +74,9 @@ class BruteForceDetector:
         a.details["account_normally_used_from_source"] = usual
         if usual and a.outcome != "Success":
             a.severity = "low"
-        a.description = self._describe(a, None)
         return (a,)
 
-    def _describe(self, a: Alert, success: AuthActivity | None) -> str:
+    def describe(self, a: Alert) -> str:
         src = a.details.get("source", "?")
         account = a.accounts[0] if a.accounts else "?"
         via = a.protocol or "NTLM"
@@ -88,7 +87,8 @@ class BruteForceDetector:
             text += f", targeting {', '.join(servers)}"
         text += "."
         if a.outcome == "Success":
-            how = "" if success is None or success.result == "success" else f" ({success.result})"
+            result = a.details.get("guessed_with", "success")
+            how = "" if result == "success" else f" ({result})"
             text += (f" A logon of {account} from {src} with the right password followed{how}: the password may "
                      f"have been guessed; reset it and investigate {src}.")
         elif a.details.get("account_normally_used_from_source"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from ..activities import Activity
 from ..activities.builder import ActivityBuilder
 from ..activities.sensitive import SensitiveGroups
@@ -40,18 +42,25 @@ class DetectionEngine:
         ]
         self.keep_alerts = keep_alerts  # `hunt` keeps every alert for its report; the service stores them instead
         self.alerts: dict[str, Alert] = {}  # every alert raised, by id
+        # Descriptions are written when an alert is handed on, not at each of its thousands of events.
+        self._describe = {_type_of(d): d.describe for d in self.detectors if hasattr(d, "describe")}
+        self._stale: dict[int, Alert] = {}
         self.activities = 0
         self.last_activities: list[Activity] = []  # those of the latest feed(), for the store
 
     def _run(self, acts: list[Activity]) -> list[Alert]:
-        out: list[Alert] = []
         self.last_activities = acts
+        if not acts:
+            return acts  # type: ignore[return-value]  (the same empty list)
+        out: list[Alert] = []
         for act in acts:
             self.activities += 1
             for det in self.detectors:
                 for alert in det.on_activity(act):
                     if self.keep_alerts:
                         self.alerts.setdefault(alert.id, alert)
+                    if alert.type in self._describe:
+                        self._stale[id(alert)] = alert
                     out.append(alert)
             if getattr(act, "result", None) == "success":  # learn after detecting, so the success counts
                 self.baseline.learn_auth(act.account_key, act.source, act.time.timestamp())  # type: ignore[union-attr]
@@ -61,4 +70,16 @@ class DetectionEngine:
         return self._run(self.builder.feed(ev))
 
     def finish(self) -> list[Alert]:
-        return self._run(self.builder.flush())
+        out = self._run(self.builder.flush())
+        self.describe_pending()
+        return out
+
+    def describe_pending(self) -> None:
+        """Bring the description of every alert that changed since the last call up to date."""
+        for alert in self._stale.values():
+            alert.description = self._describe[alert.type](alert)
+        self._stale.clear()
+
+
+def _type_of(detector: object) -> str | None:
+    return getattr(sys.modules[type(detector).__module__], "TYPE", None)

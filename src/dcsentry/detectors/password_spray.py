@@ -59,7 +59,6 @@ class PasswordSprayDetector:
                 return ()
             add_unique(guessed, act.account)
             a.outcome, a.severity, a.revision = "Success", "high", a.revision + 1
-            a.description = self._describe(a)
             return (a,)
         if act.result not in BAD_PASSWORD:
             return ()
@@ -110,10 +109,9 @@ class PasswordSprayDetector:
             a.details["attacked_accounts"] = len(attacked)  # type: ignore[arg-type]
         add_unique(a.accounts, act.account, cap=500)
         note_auth(a, act, src)
-        a.description = self._describe(a)
         return (a,)
 
-    def _describe(self, a: Alert) -> str:
+    def describe(self, a: Alert) -> str:
         src = a.details.get("source", "?")
         n = a.details.get("attacked_accounts", len(a.accounts))
         shown = ", ".join(a.accounts[:10]) + (", ..." if len(a.accounts) > 10 else "")

@@ -39,7 +39,6 @@ class SensitiveGroupDetector:
                                          for c in open_.details.get("changes", [])):
                 add_unique(open_.details.setdefault("removed_again", []), f"{act.member} from {act.group_name}")
                 open_.revision += 1
-                open_.description = self._describe(open_)
                 return (open_,)
             return ()
         if act.sensitive is None or (usual and not learning):
@@ -59,10 +58,9 @@ class SensitiveGroupDetector:
             a.severity = "high"  # Domain/Enterprise/Schema Admins, Enterprise Key Admins
         a.details["actor"] = act.actor
         a.details["usual_for_actor"] = usual
-        a.description = self._describe(a)
         return (a,)
 
-    def _describe(self, a: Alert) -> str:
+    def describe(self, a: Alert) -> str:
         changes = a.details.get("changes", [])
         parts = [f"{c['member']} to {c['group']}" for c in changes[:10]]
         text = (f"{a.details.get('actor', '?')} added {', '.join(parts)}"

@@ -56,6 +56,7 @@ class Processor:
             if not rows:
                 break
             batch = self._process(rows, count=False)
+            self.engine.describe_pending()
             batch.forward = False
             batch.events.clear()
             batch.activities.clear()
@@ -72,6 +73,7 @@ class Processor:
         if not rows:
             return 0
         batch = self._process(rows, count=True)
+        self.engine.describe_pending()
         batch.checkpoint = rows[-1].seq
         self.store.commit_batch(batch)
         self.checkpoint = rows[-1].seq
