@@ -73,7 +73,7 @@ def run_sizing(paths: tuple[str, ...], store: str | None, as_json: bool, fmt: st
     for line in p.why:
         console.print(f"  - {line}", highlight=False)
     console.print(f"  A node sustains {cap.events_per_s:,.0f} events/s (measured: the service's processor, "
-                  f"{cap.machine}); receiving takes {cap.syslog_tcp_msgs_per_s:,.0f} msg/s over TCP. Sources: "
+                  f"{cap.machine}); accepting syslog durably takes up to {cap.spool_accept_msgs_per_s:,.0f} msg/s over TCP. Sources: "
                   f"{cap.source}.", highlight=False)
     if m.domain.core_share < 0.5:
         console.print(f"  Only {m.domain.core_share:.0%} of these are the nine core events: forwarding only 4776, "
