@@ -77,6 +77,8 @@ def test_corpus_over_udp_tcp_tls_is_stored_detected_and_forwarded(tmp_path, pki,
                        'dcsentry_alerts_total{type="brute-force"} 1.0'):
             assert needle in metrics, needle
         assert svc.http("/healthz")[0] == 200 and svc.http("/readyz")[0] == 200
+        wait_for(lambda: any(line.startswith("ALERT ") and "brute-force" in line for line in svc.lines),
+                 what="the alert line on the service's stdout")
         peers = svc.query("SELECT DISTINCT json_extract(body, '$.origin.source') FROM events WHERE event_id = 7045")
         assert peers[0][0].startswith("tls://127.0.0.1:") and peers[0][0].endswith("#dc01.contoso.com")
     finally:

@@ -65,6 +65,8 @@ class Service:
         self.listeners: ListenerSet | None = None
         self.worker: mp.Process | None = None
         self.stopping = False
+        self._alerts_seen_at = time.time()
+        self._alerts_printed: set[str] = set()
         self.web_url = ""
 
     # -- the receiving side ------------------------------------------------------------------------
@@ -90,6 +92,16 @@ class Service:
         out.update({k: v for k, v in c.items() if isinstance(v, int)})
         out["spool_depth"] = self.depth()
         return out
+
+    def print_new_alerts(self) -> None:
+        """One line per alert when it is raised, so the terminal shows what the sensor sees."""
+        for ts, a in self.store.alerts_changed_since(self._alerts_seen_at):
+            self._alerts_seen_at = max(self._alerts_seen_at, ts)
+            if a["id"] in self._alerts_printed:
+                continue
+            self._alerts_printed.add(a["id"])
+            text = " | ".join(line.strip() for line in a["description"].splitlines() if line.strip())
+            self.announce(f"ALERT {a['severity']:<6} {a['type']}: {text[:200]}")
 
     # -- processes and ports ------------------------------------------------------------------------
     def start_worker(self) -> None:
@@ -144,14 +156,15 @@ class Service:
             from .demo import feed
 
             self._demo_task = asyncio.create_task(feed(*tcp))
-            self.announce(f"demo: a simulated domain is forwarding to {tcp[0]}:{tcp[1]}; "
-                          f"open {self.web_url or 'the web console'} to watch alerts arrive")
+            self.announce(f"demo: a simulated domain is forwarding to {tcp[0]}:{tcp[1]}; alerts are printed "
+                          f"here as they are raised (metrics: {self.web_url or '--web'}/metrics)")
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             except asyncio.TimeoutError:
                 pass
             self.store.save_counters("ingest", self.ingest_counters())
+            self.print_new_alerts()
             if self.worker is not None and not self.worker.is_alive() and not stop.is_set():
                 self.announce(f"processor exited ({self.worker.exitcode}); restarting it")
                 self.start_worker()

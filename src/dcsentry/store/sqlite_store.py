@@ -202,6 +202,18 @@ class SqliteStore:
             out.append(d)
         return out
 
+    def alerts_changed_since(self, since: float, limit: int = 200) -> list[tuple[float, dict]]:
+        """(updated_at, alert) for alerts created or grown after `since`, oldest change first."""
+        with self._lock:
+            rows = self._db.execute("SELECT updated_at, body, status FROM alerts WHERE updated_at > ? "
+                                    "ORDER BY updated_at LIMIT ?", (since, limit)).fetchall()
+        out = []
+        for ts, body, status in rows:
+            d = _dec.decode(body)
+            d["status"] = status
+            out.append((ts, d))
+        return out
+
     def count(self, table: str) -> int:
         if table not in ("events", "alerts", "activities", "outbox", "dc_health"):
             raise ValueError(table)
