@@ -66,7 +66,23 @@ class ForwardTarget:
     options: dict[str, str] = field(default_factory=dict)
 
 
-class CefSink:
+class _TransportSink:
+    """What every sink does the same way: its transport does the flushing, closing and counting."""
+
+    transport: Transport
+
+    def flush(self, force: bool = False) -> bool:
+        return self.transport.flush(force)
+
+    def close(self) -> None:
+        self.transport.close()
+
+    @property
+    def stats(self) -> TransportStats:
+        return self.transport.stats
+
+
+class CefSink(_TransportSink):
     """CEF lines, optionally in a syslog envelope, handed to a transport."""
 
     def __init__(self, transport: Transport, formatter: CefFormatter | None = None,
@@ -85,18 +101,8 @@ class CefSink:
     def send(self, alert: Alert) -> None:
         self.transport.send(self.encode(alert))
 
-    def flush(self, force: bool = False) -> bool:
-        return self.transport.flush(force)
 
-    def close(self) -> None:
-        self.transport.close()
-
-    @property
-    def stats(self) -> TransportStats:
-        return self.transport.stats
-
-
-class JsonlSink:
+class JsonlSink(_TransportSink):
     """One JSON object per line (`Alert.to_dict()`, the `hunt --jsonl` shape), appended and flushed per alert."""
 
     def __init__(self, path: str, **transport_options: Any) -> None:
@@ -105,16 +111,6 @@ class JsonlSink:
 
     def send(self, alert: Alert) -> None:
         self.transport.send(self._enc.encode(alert.to_dict()))
-
-    def flush(self, force: bool = False) -> bool:
-        return self.transport.flush(force)
-
-    def close(self) -> None:
-        self.transport.close()
-
-    @property
-    def stats(self) -> TransportStats:
-        return self.transport.stats
 
 
 def _bad(url: str, why: str) -> ValueError:
