@@ -38,6 +38,8 @@ CORPUS = SHARED / "corpus"
 EVTX_DIR = CORPUS / "evtx"
 JSON_DIR = CORPUS / "json"
 
+evtx_native.DEFAULT_STALL = 2.0  # a stuck native parser is cut short well within the fuzz tests' budget
+
 if not (CORPUS / "manifest.json").is_file():  # fail loudly: a skipped corpus test proves nothing
     raise pytest.UsageError(f"shared corpus not found at {CORPUS}; set DCSENTRY_SHARED to the shared folder")
 

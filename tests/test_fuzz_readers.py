@@ -39,8 +39,10 @@ NS = "http://schemas.microsoft.com/win/2004/08/events/event"
 
 
 def evtx_hang(data: bytes, fmt: str | None) -> None:
-    """The one non-termination tolerated here: the evtx package's own loop, pinned by the strict
-    xfail `test_known_evtx_parser_hang_terminates`. Any other reader not finishing fails."""
+    """The one slow end tolerated here: the evtx package's own loop (omerbenamram/evtx#290), which the
+    reader cuts short after its stall timeout (2 s in the tests, see conftest); should a loaded machine
+    stretch that past the isolated read's budget, it is a warning, not a failure. Any other reader not
+    finishing fails. `test_known_evtx_parser_hang_is_cut_short` proves the cut."""
     assert fmt == "evtx" or (fmt is None and sniff(data[:64]) == "evtx"), "a non-EVTX reader did not finish"
     warnings.warn(f"{len(data)}-byte input hit the evtx parser loop (omerbenamram/evtx#290)", stacklevel=2)
 
