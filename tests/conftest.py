@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 import pytest
 
+import dcsentry.formats.evtx_native as evtx_native
 from dcsentry.formats import Problem, ReadStats, read_stream
 from dcsentry.model import WindowsEvent
 from dcsentry.sources.files import read_paths
