@@ -11,6 +11,7 @@ so the lock is never held unboundedly.
 
 from __future__ import annotations
 
+import abc
 import os
 import select
 import socket
@@ -105,7 +106,7 @@ class _Backoff:
         self.next_try = 0.0
 
 
-class Transport:
+class Transport(abc.ABC):
     """Base: queue, backoff, counters, lock. Subclasses implement `_open`, `_write` and `_shut`."""
 
     name = "transport"
@@ -198,14 +199,17 @@ class Transport:
         """Whether the open connection still works (checked before each batch). Default: assume yes."""
         return True
 
+    @abc.abstractmethod
     def _open(self) -> None:
-        raise NotImplementedError
+        """What a subclass does for its medium."""
 
+    @abc.abstractmethod
     def _write(self, msg: bytes) -> None:
-        raise NotImplementedError
+        """What a subclass does for its medium."""
 
+    @abc.abstractmethod
     def _shut(self) -> None:
-        raise NotImplementedError
+        """What a subclass does for its medium."""
 
 
 class _SocketTransport(Transport):

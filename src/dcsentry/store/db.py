@@ -74,6 +74,14 @@ def connect_sqlite(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return db
 
 
+def close_quietly(db: sqlite3.Connection) -> None:
+    """Closing at shutdown: an error then (a connection already gone) changes nothing."""
+    try:
+        db.close()
+    except sqlite3.Error:
+        pass
+
+
 def migrate(db: sqlite3.Connection) -> int:
     """Apply the migrations not yet applied; returns the schema version."""
     db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")

@@ -8,13 +8,12 @@ so a restarted processor can replay them to rebuild detector state without raisi
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .db import connect_sqlite
+from .db import close_quietly, connect_sqlite
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS spool (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -96,7 +95,4 @@ class Spool:
 
     def close(self) -> None:
         with self._lock:
-            try:
-                self._db.close()
-            except sqlite3.Error:
-                pass
+            close_quietly(self._db)

@@ -10,7 +10,6 @@ a restart neither duplicates an event nor raises an alert twice.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 import time
 
@@ -24,7 +23,7 @@ from ..alerts import Alert
 from ..catalogue import CATALOGUE, NTLM_DC_AUDIT_IDS
 from ..detectors.baseline import Baseline
 from ..model import WindowsEvent, iso_utc
-from .db import connect_sqlite, migrate
+from .db import close_quietly, connect_sqlite, migrate
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
@@ -232,10 +231,7 @@ class SqliteStore:
 
     def close(self) -> None:
         with self._lock:
-            try:
-                self._db.close()
-            except sqlite3.Error:
-                pass
+            close_quietly(self._db)
 
 
 def open_store(path: Path) -> SqliteStore:

@@ -19,7 +19,7 @@ from typing import Any
 from ..alerts import ALERT_TYPES
 from ..model import Origin, iso_utc
 from .domain import FIRST, LAST, US, Account, Domain, Machine
-from .traffic import Builder, Stamped, to_dt
+from .builder import Builder, Stamped, to_dt
 
 ATTACK_TYPES = ("brute-force", "password-spray", "account-enumeration", "honeytoken-activity",
                 "sensitive-group-addition", "suspicious-service-creation", "remote-code-execution")
