@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,29 @@ class SqliteStore:
         self._db = connect_sqlite(path)
         migrate(self._db)
         self._lock = threading.RLock()
+
+    # -- plain SQL for the modules built on the store (web console, WEF, ...) ----------------------
+    # Placeholders are `?` and the SQL portable: the PostgreSQL backend rewrites the placeholders.
+    def query(self, sql: str, args: Sequence = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def execute(self, sql: str, args: Sequence = ()) -> int:
+        """One statement in its own transaction; returns the row count."""
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
+    @contextmanager
+    def transaction(self) -> Iterator["SqliteStore"]:
+        """Several statements all or nothing: `with store.transaction() as tx: tx.execute(...)`."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     # -- writes -----------------------------------------------------------------------------------
     def commit_batch(self, b: Batch) -> None:
