@@ -238,3 +238,20 @@ def test_problem_lines_cannot_inject_into_the_terminal(tmp_path: Path) -> None:
     problems = [ln for ln in _err(proc).splitlines() if ln.startswith("dcsentry: ")]
     assert len(problems) == 1, _err(proc)
     assert "\x1b" not in _err(proc) and "a\\x0ab\\x1b[31mc.xml" in problems[0]
+
+
+def test_event_without_a_time_is_kept_and_warned(tmp_path: Path) -> None:
+    """No TimeCreated: the event is valid otherwise, so it is kept (1970-01-01) and the gap is said."""
+    xml = ('<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System>'
+           '<Provider Name="Microsoft-Windows-Security-Auditing"/><EventID>4776</EventID>'
+           '<EventRecordID>7</EventRecordID><Channel>Security</Channel><Computer>DC1</Computer></System>'
+           '<EventData><Data Name="TargetUserName">bob</Data><Data Name="Status">0x0</Data></EventData></Event>')
+    path = tmp_path / "notime.xml"
+    path.write_text(xml)
+    for jobs in ("1", "2"):
+        r = run_cli("events", "--jsonl", "--jobs", jobs, str(path), str(path))
+        assert r.returncode == 0, r.stderr
+        assert [o["time"] for o in jsonl_objects(r.stdout)] == ["1970-01-01T00:00:00Z"] * 2
+        err = r.stderr.decode()
+        assert "notime.xml" in err and "event time missing or unreadable" in err
+        assert "kept with warnings: time x2" in err

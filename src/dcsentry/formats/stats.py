@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..model import Origin
+from ..model import EPOCH, Origin, WindowsEvent
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -41,6 +41,7 @@ class ReadStats:
     records: int = 0
     by_id: Counter = field(default_factory=Counter)
     skipped: Counter = field(default_factory=Counter)
+    warnings: Counter = field(default_factory=Counter)  # events kept, but with something missing
     formats: Counter = field(default_factory=Counter)
     problems_kept: int = 50
     problems: list[Problem] = field(default_factory=list)
@@ -56,6 +57,36 @@ class ReadStats:
         if self.on_problem is not None:
             self.on_problem(p)
 
+    def warn(self, origin: Origin | None, reason: str, kind: str) -> None:
+        """Like `problem`, for an event that is kept: reported and counted apart from the skipped."""
+        p = Problem(origin or Origin("?"), reason, kind)
+        self.warnings[kind] += 1
+        if len(self.problems) < self.problems_kept:
+            self.problems.append(p)
+        if self.on_problem is not None:
+            self.on_problem(p)
+
+    def saw(self, ev: WindowsEvent) -> None:
+        """Count one event read. Readers fall back to 1970-01-01 when an event has no readable
+        time; that is kept (the event is valid otherwise) but said, since time windows misjudge it."""
+        self.records += 1
+        self.by_id[ev.event_id] += 1
+        if ev.time == EPOCH:
+            self.warn(ev.origin, "event time missing or unreadable: kept as 1970-01-01T00:00:00Z", "time")
+
+    def counts(self) -> dict:
+        """The counters as plain data (what a worker process sends back)."""
+        return {"files": self.files, "records": self.records, "by_id": dict(self.by_id),
+                "skipped": dict(self.skipped), "warnings": dict(self.warnings), "formats": dict(self.formats)}
+
+    def add_counts(self, counts: dict) -> None:
+        self.files += counts["files"]
+        self.records += counts["records"]
+        self.by_id.update(counts["by_id"])
+        self.skipped.update(counts["skipped"])
+        self.warnings.update(counts["warnings"])
+        self.formats.update(counts["formats"])
+
     @property
     def skipped_total(self) -> int:
         return sum(self.skipped.values())
@@ -65,6 +96,7 @@ class ReadStats:
         self.records += other.records
         self.by_id.update(other.by_id)
         self.skipped.update(other.skipped)
+        self.warnings.update(other.warnings)
         self.formats.update(other.formats)
         room = self.problems_kept - len(self.problems)
         if room > 0:

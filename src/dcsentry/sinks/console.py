@@ -67,6 +67,9 @@ def print_summary(stats: ReadStats, err: Console) -> None:
         err.print(t)
     if stats.skipped:
         err.print("skipped: " + ", ".join(f"{k} x{n}" for k, n in stats.skipped.most_common()), highlight=False)
+    if stats.warnings:
+        err.print("kept with warnings: " + ", ".join(f"{k} x{n}" for k, n in stats.warnings.most_common()),
+                  highlight=False)
 
 
 _SEVERITY_STYLE = {"high": "bold red", "medium": "yellow", "low": "cyan"}

@@ -44,13 +44,12 @@ def read_paths(paths: Iterable[str], stats: ReadStats, fmt: str | None = None,
                ids: frozenset[int] | None = None, threads: int = 0,
                on_file: Callable[[str], None] | None = None) -> Iterator[WindowsEvent]:
     """All events of all inputs; `ids` filters what is yielded (all records are still counted)."""
-    by_id = stats.by_id
+    saw = stats.saw
     for path in expand(paths, stats):
         if on_file is not None:
             on_file(path)
         for ev in read_file(path, stats, fmt, threads):
-            stats.records += 1
-            by_id[ev.event_id] += 1
+            saw(ev)
             if ids is None or ev.event_id in ids:
                 yield ev
 
@@ -69,8 +68,7 @@ def read_paths_by_time(paths: Iterable[str], stats: ReadStats, fmt: str | None =
         if on_file is not None:
             on_file(path)
         for ev in read_file(path, stats, fmt):
-            stats.records += 1
-            stats.by_id[ev.event_id] += 1
+            stats.saw(ev)
             yield ev
 
     if len(files) == 1 or len(files) > MAX_MERGED_FILES:

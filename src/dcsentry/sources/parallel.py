@@ -38,10 +38,9 @@ def _worker(tasks: mp.Queue, results: mp.Queue, fmt: str | None, ids: frozenset[
             return
         stats = ReadStats(on_problem=lambda p: results.put((_PROBLEM, p)))
         buf = bytearray()
-        by_id = stats.by_id
+        saw = stats.saw
         for ev in read_file(path, stats, fmt, threads=1):
-            stats.records += 1
-            by_id[ev.event_id] += 1
+            saw(ev)
             if ids is None or ev.event_id in ids:
                 enc.encode_into(ev, buf, len(buf))
                 buf += b"\n"
@@ -50,9 +49,7 @@ def _worker(tasks: mp.Queue, results: mp.Queue, fmt: str | None, ids: frozenset[
                     buf.clear()
         if buf:
             results.put((_BLOCK, bytes(buf)))
-        counts = {"files": stats.files, "records": stats.records, "by_id": dict(stats.by_id),
-                  "skipped": dict(stats.skipped), "formats": dict(stats.formats)}
-        results.put((_DONE, path, counts))
+        results.put((_DONE, path, stats.counts()))
 
 
 def parallel_jsonl(paths: list[str], stats: ReadStats, fmt: str | None, ids: frozenset[int] | None,
@@ -92,11 +89,7 @@ def parallel_jsonl(paths: list[str], stats: ReadStats, fmt: str | None, ids: fro
                 _, path, counts = msg
                 if on_file is not None:
                     on_file(path)
-                stats.files += counts["files"]
-                stats.records += counts["records"]
-                stats.by_id.update(counts["by_id"])
-                stats.skipped.update(counts["skipped"])
-                stats.formats.update(counts["formats"])
+                stats.add_counts(counts)
     finally:
         for w in workers:
             w.join(timeout=5)
