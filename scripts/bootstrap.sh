@@ -8,6 +8,20 @@ py="${PYTHON:-python3}"
 if ! "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "dcsentry needs Python >= 3.11 (found: $("$py" --version 2>&1))" >&2; exit 1
 fi
+# Kerberos (WEF over HTTP): the tests run a throw-away MIT KDC (krb5-kdc, krb5-admin-server,
+# krb5-user), and python-gssapi/krb5 have no binary wheels, so pip builds them against libkrb5-dev.
+krb_missing=""
+for p in krb5-kdc krb5-admin-server krb5-user libkrb5-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || krb_missing="$krb_missing $p"
+done
+command -v gcc >/dev/null || krb_missing="$krb_missing gcc python3-dev"
+if [ -n "$krb_missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $krb_missing >/dev/null
+  else
+    echo "missing for Kerberos (WEF over HTTP and its tests):$krb_missing (sudo apt-get install$krb_missing)" >&2
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   if ! "$py" -m venv .venv 2>/dev/null; then
     rm -rf .venv

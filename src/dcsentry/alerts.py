@@ -44,6 +44,10 @@ ALERT_TYPES: dict[str, AlertType] = {t.type: t for t in (
               "MaliciousServiceCreationSecurityAlert", "T1543.003", "medium", "ServiceInstalledEvent"),
     AlertType("remote-code-execution", "Remote code execution attempt", 2019,
               "RemoteExecutionSecurityAlert", "T1569.002", "medium", "ServiceControl"),
+    # dcsentry's own (no Defender for Identity counterpart; ids from 9000 up): a forwarding client
+    # authenticated as one computer delivered events that claim another (docs/wef.md).
+    AlertType("wef-sender-mismatch", "Forwarded events claim another computer than their sender", 9001,
+              "ForwardedEventSenderMismatchSecurityAlert", "T1565.002", "high", "WindowsEventForwarding"),
 )}
 
 

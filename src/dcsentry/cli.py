@@ -217,11 +217,17 @@ def _addresses(values: tuple[str, ...]) -> list[str]:
 @click.option("--web", metavar="HOST:PORT", help="Web console, REST API, /metrics and /healthz; off to disable.")
 @click.option("--forward", multiple=True, metavar="URL",
               help="Send alerts to cef+udp://, cef+tcp://, cef+tls://host:port or jsonl:///path (repeatable).")
+@click.option("--wef-https", multiple=True, metavar="HOST:PORT",
+              help="Windows Event Forwarding over HTTPS with client certificates ([wef] cert, key, client_ca).")
+@click.option("--wef-http", multiple=True, metavar="HOST:PORT",
+              help="Windows Event Forwarding over HTTP with Kerberos message encryption ([wef] keytab).")
 @click.option("--demo", is_flag=True, help="Also run a simulated domain forwarding attacks to this sensor.")
 def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, ...], syslog_tcp: tuple[str, ...],
           syslog_tls: tuple[str, ...], tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None,
-          web: str | None, forward: tuple[str, ...], demo: bool) -> None:
-    """Run the sensor: receive events over syslog, detect, store and forward alerts."""
+          web: str | None, forward: tuple[str, ...], wef_https: tuple[str, ...], wef_http: tuple[str, ...],
+          demo: bool) -> None:
+    """Run the sensor: receive events over syslog and Windows Event Forwarding, detect, store and
+    forward alerts."""
     import asyncio
     import os
 
@@ -242,6 +248,10 @@ def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, 
     for key, value in flags.items():
         if value:
             setattr(s, key, _addresses(value) if isinstance(value, tuple) else value)
+    if wef_https:
+        cfg.wef.https = _addresses(wef_https)
+    if wef_http:
+        cfg.wef.http = _addresses(wef_http)
     if s.web == "off":
         s.web = ""
     if s.syslog_tls and not s.tls_cert:
@@ -269,9 +279,11 @@ def exit_status(stats: ReadStats) -> int:
 
 
 def _register() -> None:
+    from .sources.wef.commands import wef
     from .synth.cli import synth
 
     main.add_command(synth)
+    main.add_command(wef)
 
 
 _register()

@@ -86,11 +86,78 @@ class Serve:
     retention_days: float = 30.0
 
 
+_SECURITY_IDS = (4776, 4728, 4729, 4732, 4733, 4756, 4757, 4624, 4625, 4768, 4769, 4771)
+
+
+def _ids_xpath(ids: tuple[int, ...]) -> str:
+    return "*[System[(" + " or ".join(f"EventID={i}" for i in ids) + ")]]"
+
+
+def default_select() -> dict[str, str]:
+    """The default subscription's queries: the events dcsentry reads, nothing else (issue #6)."""
+    return {"Security": _ids_xpath(_SECURITY_IDS),
+            "System": "*[System[Provider[@Name='Service Control Manager'] and (EventID=7045)]]",
+            "Microsoft-Windows-NTLM/Operational": _ids_xpath((8004,))}
+
+
+@dataclass
+class WefSubscription:
+    name: str = "dcsentry"
+    select: dict[str, str] = field(default_factory=default_select)  # channel -> XPath filter
+    content_format: str = "Raw"  # Raw (EventData only) or RenderedText (adds the rendered message)
+    read_existing: bool = False  # without a bookmark, replay what the logs hold instead of new events only
+
+
+@dataclass
+class Wef:
+    """Windows Event Forwarding: dcsentry as the Windows Event Collector (docs/wef.md)."""
+
+    https: list[str] = field(default_factory=list)  # HOST:PORT listeners, TLS with client certificates
+    http: list[str] = field(default_factory=list)  # HOST:PORT listeners, Kerberos message encryption
+    cert: str = ""  # server certificate (PEM) for https; CN/SAN = the name in the GPO string
+    key: str = ""
+    client_ca: list[str] = field(default_factory=list)  # CAs issuing the DCs' client certificates
+    keytab: str = ""  # keytab with HTTP/ and HOST/ principals of this collector, for http
+    refresh: int = 60  # seconds between a client's enumerations (the GPO string's Refresh)
+    heartbeat_interval: float = 900.0  # a client with nothing to send says so this often
+    max_time: float = 30.0  # seconds a client may hold events to batch them
+    max_envelope_size: int = 512000  # bytes a client puts in one delivery
+    max_request_bytes: int = 4 << 20  # larger requests are refused (413) before they are read
+    compression: bool = False  # ask clients for SLDC-compressed deliveries
+    silent_after: float = 0.0  # a client silent this long "stopped forwarding"; 0 = 2 heartbeats + max_time
+    intermediate_collectors: list[str] = field(default_factory=list)  # senders allowed to relay others' events
+    subscriptions: list[WefSubscription] = field(default_factory=lambda: [WefSubscription()])
+
+
 @dataclass
 class Config:
     detection: Detection = field(default_factory=Detection)
     health: Health = field(default_factory=Health)
     serve: Serve = field(default_factory=Serve)
+    wef: Wef = field(default_factory=Wef)
+
+
+def _subscriptions(value: Any, where: str) -> list[WefSubscription]:
+    """`[[wef.subscriptions]]` tables; `select` maps channel names to XPath filters."""
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise ValueError(f"{where}: expected [[wef.subscriptions]] tables")
+    out = []
+    for i, table in enumerate(value):
+        sub = WefSubscription()
+        select = table.get("select")
+        _apply(sub, {k: v for k, v in table.items() if k != "select"}, f"{where}[{i}]")
+        if select is not None:
+            if not isinstance(select, dict) or not select or not all(
+                    isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in select.items()):
+                raise ValueError(f"{where}[{i}].select: expected a table of channel = \"XPath\"")
+            sub.select = dict(select)
+        if sub.content_format not in ("Raw", "RenderedText"):
+            raise ValueError(f"{where}[{i}].content_format: Raw or RenderedText")
+        out.append(sub)
+    names = [s.name for s in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: subscription names must be unique")
+    return out
 
 
 def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
@@ -100,7 +167,9 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
         if name not in known:
             raise ValueError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(known))})")
         current = getattr(obj, name)
-        if is_dataclass(current):
+        if name == "subscriptions" and isinstance(obj, Wef):
+            obj.subscriptions = _subscriptions(value, f"{where}.{key}")
+        elif is_dataclass(current):
             if not isinstance(value, dict):
                 raise ValueError(f"{where}.{key}: expected a table")
             _apply(current, value, f"{where}.{key}")
@@ -108,7 +177,11 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
             if not isinstance(value, list):
                 raise ValueError(f"{where}.{key}: expected a list")
             setattr(obj, name, [str(v) for v in value])
-        elif isinstance(current, (int, float)) and not isinstance(current, bool):
+        elif isinstance(current, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"{where}.{key}: expected true or false")
+            setattr(obj, name, value)
+        elif isinstance(current, (int, float)):
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise ValueError(f"{where}.{key}: expected a number")
             setattr(obj, name, type(current)(value))

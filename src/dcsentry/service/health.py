@@ -16,7 +16,8 @@ from datetime import datetime, timezone
 
 from ..alerts import Alert
 from ..audit.requirements import overdue
-from ..config import Health
+from ..config import Health, Wef
+from ..sources.wef.status import bookmark_positions, last_delivery, silent_clients
 from ..store.sqlite_store import SqliteStore
 
 HEALTH_CLASSES = {
@@ -28,6 +29,7 @@ HEALTH_CLASSES = {
     "spool-near-full": "WindowsEventsNotAnalyzedMonitoringAlert",
     "udp-drops": "WindowsEventsNotAnalyzedMonitoringAlert",
     "sink-unreachable": "SyslogSinkUnreachableMonitoringAlert",
+    "wef-stopped": "WindowsEventForwardingStoppedMonitoringAlert",
 }
 
 
@@ -45,8 +47,10 @@ def health_alert(check: str, key: str, start: float, title: str, description: st
 class HealthChecker:
     """Evaluate every `check_interval`; `ingest` gives the receiving side's counters."""
 
-    def __init__(self, store: SqliteStore, cfg: Health, ingest: Callable[[], dict], spool_bound: int) -> None:
+    def __init__(self, store: SqliteStore, cfg: Health, ingest: Callable[[], dict], spool_bound: int,
+                 wef: tuple[Wef, Callable[[], list[dict]]] | None = None) -> None:
         self.store = store
+        self.wef = wef
         self.cfg = cfg
         self.ingest = ingest
         self.spool_bound = spool_bound
@@ -66,6 +70,7 @@ class HealthChecker:
         found: dict[tuple[str, str], Alert] = {}
         self._missing_events(now, found)
         self._intake(now, found)
+        self._forwarding(now, found)
         for k, a in found.items():
             prev = self.open.get(k)
             if prev is not None and prev.id == a.id:
@@ -129,3 +134,27 @@ class HealthChecker:
                     "sink-unreachable", sink, hour, f"Failure sending alerts to {sink}",
                     f"Sending alerts to {sink} failed {n} times; alerts wait in the outbox and are sent when it is "
                     "back. Check the SIEM's address, port, transport and certificates.", count=n, sink=sink)
+
+    def _forwarding(self, now: float, found: dict) -> None:
+        """A WEF client silent for longer than its heartbeats allow (or that ended its subscription)."""
+        if self.wef is None:
+            return
+        cfg, clients = self.wef
+        allowed = cfg.silent_after or 2 * cfg.heartbeat_interval + cfg.max_time
+        for row in silent_clients(clients(), now, allowed):
+            name = (row["machine_id"] or row["client"]).split("@", 1)[0].split(".", 1)[0].removesuffix("$").upper()
+            where = ", ".join(f"{ch} record {rid}" for ch, rid in bookmark_positions(row["bookmark"]).items())
+            if row["state"] == "ended":
+                why = f"it ended its subscription {row['subscription']!r} ({row['detail'] or 'no reason given'})"
+            else:
+                why = f"nothing (events or heartbeats) came for {(now - last_delivery(row)) / 60:.0f} min, " \
+                      f"longer than its heartbeat interval allows ({allowed:.0f} s)"
+            a = health_alert(
+                "wef-stopped", row["client"], last_delivery(row) + allowed, f"{name} stopped forwarding",
+                f"{name} ({row['client']}, last from {row['address']}) stopped forwarding Windows events: {why}. "
+                f"Check on {name} that the WinRM service runs, the Microsoft-Windows-Forwarding/Operational log, "
+                f"and that it still reaches this collector. Its bookmark: {where or 'none yet'}; it resumes from "
+                "there without losing events the DC still holds.", client=row["client"],
+                subscription=row["subscription"])
+            a.dcs = [name]
+            found[("wef-stopped", row["client"])] = a

@@ -14,9 +14,10 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 
 from ..audit.requirements import health_key
-from ..config import Detection
+from ..config import Detection, Wef
 from ..detectors.engine import DetectionEngine
 from ..model import Origin, WindowsEvent
+from ..sources.wef.identity import WefChecks, decode_wef
 from ..store.spool import Spool, SpoolRow
 from ..store.sqlite_store import Batch, SqliteStore, stored_event_ids
 
@@ -28,7 +29,7 @@ _STORED = stored_event_ids()
 
 class Processor:
     def __init__(self, store: SqliteStore, spool: Spool, detection: Detection, decode: Decoder,
-                 batch_rows: int = 5000) -> None:
+                 batch_rows: int = 5000, wef: Wef | None = None) -> None:
         self.store = store
         self.spool = spool
         self.decode = decode
@@ -46,6 +47,16 @@ class Processor:
         self._last_save = time.monotonic()
         self._dirty = False
         self._last_input = 0.0
+        self.wef = WefChecks(detection, wef.intermediate_collectors if wef else [], self._stored, self._highest)
+
+    def _stored(self, computer: str, channel: str, record_id: int) -> bool:
+        return bool(self.store.query("SELECT 1 FROM events WHERE computer = ? AND channel = ? AND record_id = ?",
+                                     (computer, channel, record_id)))
+
+    def _highest(self, computer: str, channel: str) -> int | None:
+        rows = self.store.query("SELECT MAX(record_id) FROM events WHERE computer = ? AND channel = ?",
+                                (computer, channel))
+        return rows[0][0] if rows else None
 
     def warm_up(self) -> int:
         """Replay the rows behind the checkpoint (forwarding off) to rebuild detector state."""
@@ -88,8 +99,9 @@ class Processor:
         for row in rows:
             origin = Origin(row.peer, row.seq)
             host = row.peer.split("://", 1)[-1].rsplit(":", 1)[0]
+            wef = row.transport == "wef"
             try:
-                layout, ev = self.decode(row.data, origin)
+                layout, ev = decode_wef(row.data, origin) if wef else self.decode(row.data, origin)
             except ValueError as exc:
                 if count:
                     self.counters["failed"] += 1
@@ -97,6 +109,14 @@ class Processor:
                     if host not in self.samples or len(self.samples) < 1000:
                         self.samples[host] = f"{exc}: {row.data[:300]!r}"
                 continue
+            if wef:
+                if self.wef.duplicate(ev, replay=not count):
+                    if count:
+                        self.counters["wef_duplicates"] += 1
+                    continue
+                mismatch = self.wef.check_sender(ev, row.peer)
+                if mismatch is not None:
+                    batch.alerts[mismatch.id] = mismatch
             if count:
                 self.counters["parsed"] += 1
                 self.by_layout[layout] += 1
@@ -156,6 +176,7 @@ class Processor:
 
     def snapshot(self) -> dict:
         return {"parsed": self.counters["parsed"], "failed": self.counters["failed"],
+                "wef_duplicates": self.counters["wef_duplicates"],
                 "by_layout": dict(self.by_layout), "by_event": {str(k): v for k, v in self.by_event.items()},
                 "by_alert": dict(self.by_alert), "failed_by_peer": dict(self.failed_by_peer),
                 "parsed_by_peer": dict(self.parsed_by_peer), "samples": dict(list(self.samples.items())[:50]),

@@ -23,8 +23,9 @@ import uvicorn
 from ..config import Config
 from ..sources.syslog.listeners import ListenerSet, Received
 from ..sources.syslog.tls import server_context
+from ..sources.wef.intake import WefIntake
 from ..store.db import sqlite_path
-from ..store.spool import Spool
+from ..store.spool import Spool, WefUpdate
 from ..store.sqlite_store import SqliteStore
 from ..web.app import create_app
 from .worker import WorkerPaths, worker_main
@@ -63,6 +64,7 @@ class Service:
         self.checkpoint = self.store.checkpoint()
         self._checkpoint_read = 0.0
         self.listeners: ListenerSet | None = None
+        self.wef: WefIntake | None = None
         self.worker: mp.Process | None = None
         self.stopping = False
         self._alerts_seen_at = time.time()
@@ -85,12 +87,30 @@ class Service:
         last = await asyncio.to_thread(self.spool.append, rows)
         self.last_seq = max(self.last_seq, last)  # connections commit concurrently: results come in any order
 
+    async def consume_wef(self, rows: list[tuple[float, str, str, bytes]], update: WefUpdate) -> None:
+        """A WEF delivery's events and its client's bookmark, in one spool transaction. A full spool
+        holds the reply back for a while, then fails it (503: the client keeps the events and
+        re-sends them from its last acknowledged bookmark)."""
+        deadline = time.monotonic() + 20
+        while rows and self.depth() >= self.max_rows:
+            if time.monotonic() > deadline:
+                raise RuntimeError("spool full")
+            await asyncio.sleep(0.05)
+        last = await asyncio.to_thread(self.spool.append_wef, rows, update, time.time())
+        if rows:
+            self.last_seq = max(self.last_seq, last)
+
+    async def wef_bookmark(self, client: str, subscription: str) -> str | None:
+        return await asyncio.to_thread(self.spool.wef_bookmark, client, subscription)
+
     def ingest_counters(self) -> dict:
         c = dict(self.listeners.counters) if self.listeners else {}
         out = {"received": {t: c.get(f"received_messages_{t}", 0) for t in ("udp", "tcp", "tls")},
                "received_bytes": {t: c.get(f"received_bytes_{t}", 0) for t in ("udp", "tcp", "tls")}}
         out.update({k: v for k, v in c.items() if isinstance(v, int)})
         out["spool_depth"] = self.depth()
+        if self.wef is not None:
+            out["wef"] = self.wef.counters()
         return out
 
     def print_new_alerts(self) -> None:
@@ -139,6 +159,8 @@ class Service:
             loop.add_signal_handler(sig, stop.set)
         s = self.cfg.serve
         tls_ctx = server_context(s.tls_cert, s.tls_key or None, client_ca=s.tls_client_ca or None) if s.syslog_tls else None
+        if self.cfg.wef.https or self.cfg.wef.http:
+            self.wef = WefIntake(self.cfg.wef, self.consume_wef, self.wef_bookmark)
         self.listeners = ListenerSet(self.consume, udp_accept=lambda: self.depth() < self.max_rows,
                                      tls_context=tls_ctx)
         web = await self.start_web()
@@ -148,6 +170,8 @@ class Service:
                                            tls=[host_port(a) for a in s.syslog_tls])
         for transport, host, port in bound:
             self.announce(f"syslog-{transport} listening on {host}:{port}")
+        if self.wef is not None:
+            await self.wef.start(self.announce)
         self.announce(f"data in {self.dir}")
         if self.demo:
             tcp = next(((h, p) for t, h, p in bound if t == "tcp"), None)
@@ -169,6 +193,8 @@ class Service:
                 self.announce(f"processor exited ({self.worker.exitcode}); restarting it")
                 self.start_worker()
         await self.listeners.stop(drain=True)
+        if self.wef is not None:
+            await self.wef.stop()
         self.store.save_counters("ingest", self.ingest_counters())
         self._stop.set()
         await asyncio.to_thread(self.worker.join)

@@ -40,7 +40,7 @@ def worker_main(cfg: Config, paths: WorkerPaths, stop: "threading.Event", ready:
     spool = Spool(paths.spool, cfg.serve.spool_max_rows)
     sinks = {url: open_sink(url, console_url=paths.console_url) for url in cfg.serve.forward}
     forwarder = Forwarder(store, sinks)
-    processor = Processor(store, spool, cfg.detection, decode_message)
+    processor = Processor(store, spool, cfg.detection, decode_message, wef=cfg.wef)
     proc_stop, fwd_stop = threading.Event(), threading.Event()
 
     def ingest_counters() -> dict:
@@ -49,7 +49,8 @@ def worker_main(cfg: Config, paths: WorkerPaths, stop: "threading.Event", ready:
         c["spool_depth"] = spool.depth(processor.checkpoint)
         return c
 
-    health = HealthChecker(store, cfg.health, ingest_counters, cfg.serve.spool_max_rows)
+    wef = (cfg.wef, spool.wef_clients) if cfg.wef.https or cfg.wef.http else None
+    health = HealthChecker(store, cfg.health, ingest_counters, cfg.serve.spool_max_rows, wef=wef)
     fwd_thread = threading.Thread(target=forwarder.run, args=(fwd_stop,), name="forwarder", daemon=True)
     proc_thread = threading.Thread(target=processor.run, args=(proc_stop,), name="processor", daemon=True)
     fwd_thread.start()

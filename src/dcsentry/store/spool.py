@@ -22,6 +22,48 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS spool (
     transport TEXT NOT NULL,
     data BLOB NOT NULL
 )"""
+# Windows Event Forwarding clients: one row per (client, subscription) with its bookmark. Written in
+# the transaction that spools the bookmark's events, so an acknowledged bookmark never points past
+# an event that is not durable here.
+_WEF_SCHEMA = """CREATE TABLE IF NOT EXISTS wef_clients (
+    client TEXT NOT NULL,
+    subscription TEXT NOT NULL,
+    address TEXT,
+    machine_id TEXT,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    last_heartbeat REAL,
+    last_events REAL,
+    events INTEGER NOT NULL DEFAULT 0,
+    bookmark TEXT,
+    state TEXT NOT NULL,
+    detail TEXT,
+    PRIMARY KEY (client, subscription)
+)"""
+_WEF_UPSERT = """INSERT INTO wef_clients (client, subscription, address, machine_id, first_seen, last_seen,
+    last_heartbeat, last_events, events, bookmark, state, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (client, subscription) DO UPDATE SET address = excluded.address,
+    machine_id = COALESCE(excluded.machine_id, wef_clients.machine_id), last_seen = excluded.last_seen,
+    last_heartbeat = COALESCE(excluded.last_heartbeat, wef_clients.last_heartbeat),
+    last_events = COALESCE(excluded.last_events, wef_clients.last_events),
+    events = wef_clients.events + excluded.events, bookmark = COALESCE(excluded.bookmark, wef_clients.bookmark),
+    state = excluded.state, detail = excluded.detail"""
+WEF_COLUMNS = ("client", "subscription", "address", "machine_id", "first_seen", "last_seen", "last_heartbeat",
+               "last_events", "events", "bookmark", "state", "detail")
+
+
+@dataclass(frozen=True, slots=True)
+class WefUpdate:
+    """What one WEF request changes in its client's row."""
+
+    client: str
+    subscription: str
+    address: str
+    machine_id: str | None
+    state: str  # "enumerated", "active", "ended"
+    heartbeat: bool = False
+    bookmark: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +84,7 @@ class Spool:
         self._db = connect_sqlite(path)
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(_SCHEMA)
+        self._db.execute(_WEF_SCHEMA)
         self._lock = threading.Lock()
         self.appended = 0
 
@@ -62,6 +105,39 @@ class Spool:
                 raise
             self.appended += len(rows)
             return int(last)
+
+    def append_wef(self, rows: list[tuple[float, str, str, bytes]], update: WefUpdate, now: float) -> int:
+        """Spool a delivery's events and move its client's bookmark in one durable transaction
+        (also a heartbeat or an enumeration, with no rows). Returns the last sequence number."""
+        u = update
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if rows:
+                    db.executemany("INSERT INTO spool (received_at, peer, transport, data) VALUES (?, ?, ?, ?)", rows)
+                db.execute(_WEF_UPSERT, (u.client, u.subscription, u.address, u.machine_id, now, now,
+                                         now if u.heartbeat else None, now if rows else None, len(rows),
+                                         u.bookmark, u.state, u.detail))
+                last = db.execute("SELECT MAX(seq) FROM spool").fetchone()[0] if rows else None
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self.appended += len(rows)
+        return int(last) if last is not None else self.last_seq()
+
+    def wef_bookmark(self, client: str, subscription: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT bookmark FROM wef_clients WHERE client = ? AND subscription = ?",
+                                   (client, subscription)).fetchone()
+        return row[0] if row else None
+
+    def wef_clients(self) -> list[dict]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {', '.join(WEF_COLUMNS)} FROM wef_clients "
+                                    "ORDER BY client, subscription").fetchall()
+        return [dict(zip(WEF_COLUMNS, r)) for r in rows]
 
     def read(self, after: int, limit: int = 2000, upto: int | None = None) -> list[SpoolRow]:
         with self._lock:

@@ -64,6 +64,16 @@ class ServiceCollector:
             fail.add_metric([sink], n)
         yield sent
         yield fail
+        wef = ing.get("wef")
+        if wef is not None:  # Windows Event Forwarding: requests, events, refusals by kind
+            fam = CounterMetricFamily("dcsentry_wef", "Windows Event Forwarding counters, by kind", labels=["kind"])
+            for kind, n in sorted(wef.items()):
+                if kind != "connections_open":
+                    fam.add_metric([kind], n)
+            fam.add_metric(["duplicates_removed"], proc.get("wef_duplicates", 0))
+            yield fam
+            yield GaugeMetricFamily("dcsentry_wef_connections_open", "Open WEF connections",
+                                    value=wef.get("connections_open", 0))
 
 
 def exposition(collector: ServiceCollector) -> bytes:

@@ -1,0 +1,396 @@
+"""The Windows side of Windows Event Forwarding, for the tests: what a DC's WinRM client with the
+Eventlog-ForwardingPlugin sends to a collector and how it reads the replies.
+
+Written from the specifications (DSP0226 WS-Management, MS-WSMV, WS-Eventing/Enumeration, ECMA-321)
+and from the real messages in ../shared/reference/wef-samples (the envelope layouts below are those
+captures' layouts, one line, UTF-16LE with a BOM), not from dcsentry's server code. Like Windows it
+enumerates on one connection (Enumerate, End), then delivers each subscription on its own
+keep-alive connection to the subscription's NotifyTo address (Events with a bookmark and
+AckRequested, Heartbeat when idle, SubscriptionEnd), and keeps its bookmark where the collector's
+Ack leaves it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import http.client
+import re
+import ssl
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import evtx
+from lxml import etree
+
+NS = {"s": "http://www.w3.org/2003/05/soap-envelope", "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+      "e": "http://schemas.xmlsoap.org/ws/2004/08/eventing", "n": "http://schemas.xmlsoap.org/ws/2004/09/enumeration",
+      "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd", "p": "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd",
+      "m": "http://schemas.microsoft.com/wbem/wsman/1/subscription",
+      "c": "http://schemas.xmlsoap.org/ws/2002/12/policy",
+      "auth": "http://schemas.microsoft.com/wbem/wsman/1/authentication"}
+ANON = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
+_HEAD = ('<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+         'xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" '
+         'xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing" '
+         'xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" '
+         'xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" '
+         'xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd">')
+_SAFE = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, remove_blank_text=True)
+
+
+def msg_id() -> str:
+    return f"uuid:{str(uuid.uuid4()).upper()}"
+
+
+# -- SLDC (ECMA-321) encoding, scheme 1 with a greedy 1024-byte history search ------------------------
+
+class _Bits:
+    def __init__(self) -> None:
+        self.acc, self.n, self.out = 0, 0, bytearray()
+
+    def put(self, value: int, width: int) -> None:
+        self.acc = (self.acc << width) | value
+        self.n += width
+        while self.n >= 8:
+            self.n -= 8
+            self.out.append((self.acc >> self.n) & 0xFF)
+        self.acc &= (1 << self.n) - 1
+
+    def flush(self) -> bytes:
+        if self.n:
+            self.put(0, 8 - self.n)
+        return bytes(self.out)
+
+
+def _count_field(k: int) -> tuple[int, int]:
+    """ECMA-321 match count field for k in 2..271: (bits, width)."""
+    if k < 4:
+        return 0b0 << 1 | (k - 2), 2
+    if k < 8:
+        return 0b10 << 2 | (k - 4), 4
+    if k < 16:
+        return 0b110 << 3 | (k - 8), 6
+    if k < 32:
+        return 0b1110 << 4 | (k - 16), 8
+    return 0b1111 << 8 | (k - 32), 12
+
+
+def sldc_compress(data: bytes) -> bytes:
+    """Reset-1, scheme-1 literals and copy pointers, End-of-Record, byte padding, then the uint32
+    LE length trailer Windows appends."""
+    b = _Bits()
+    b.put(0x1FF5, 13)  # Reset 1: empty history, scheme 1
+    index: dict[bytes, list[int]] = {}
+    i, n = 0, len(data)
+    while i < n:
+        best_len, best_at = 0, 0
+        for j in reversed(index.get(data[i:i + 3], [])[-16:]):
+            if i - j > 1023:
+                break
+            k = 0
+            while k < 239 and i + k < n and data[j + k] == data[i + k]:  # 239: keeps the 8-bit field below 0xF0
+                k += 1
+            if k > best_len:
+                best_len, best_at = k, j
+        step = best_len if best_len >= 3 else 1
+        if best_len >= 3:
+            bits, width = _count_field(best_len)
+            b.put(1, 1)
+            b.put(bits, width)
+            b.put(best_at % 1024, 10)  # displacement = absolute position in the history buffer
+        else:
+            b.put(data[i], 9)  # `0` + the byte
+        for p in range(i, i + step):
+            index.setdefault(data[p:p + 3], []).append(p)
+        i += step
+    b.put(0x1FF4, 13)  # End of Record
+    return b.flush() + len(data).to_bytes(4, "little")
+
+
+# -- events from the corpus ----------------------------------------------------------------------------
+
+@dataclass
+class Event:
+    channel: str
+    record_id: int
+    computer: str
+    xml: str
+
+
+def evtx_events(path: str, computer: str | None = None) -> list[Event]:
+    """Each record as the one-line event XML a WEF client sends (`computer` overrides <Computer>)."""
+    out = []
+    for rec in evtx.PyEvtxParser(str(path)).records():
+        root = etree.fromstring(re.sub(r"^<\?xml[^>]*\?>", "", rec["data"]).encode(), _SAFE)
+        sysinfo = root.find("{*}System")
+        comp = sysinfo.find("{*}Computer")
+        if computer is not None:
+            comp.text = computer
+        out.append(Event(sysinfo.findtext("{*}Channel"), int(sysinfo.findtext("{*}EventRecordID")), comp.text,
+                         etree.tostring(root, encoding="unicode")))
+    return out
+
+
+# -- the subscription as the collector described it --------------------------------------------------
+
+@dataclass
+class Subscription:
+    version: str
+    name: str
+    address: str  # NotifyTo
+    identifier: str  # ReferenceProperties e:Identifier, echoed in every delivery
+    end_to: str
+    heartbeat: str
+    max_time: str
+    max_envelope: int
+    channels: dict[str, str]  # Select Path -> XPath
+    bookmark: str | None  # <BookmarkList> the collector stored, or the "earliest" URI, or None
+    options: dict[str, str | None]
+    profiles: list[str]
+    issuer_thumbprints: list[str]
+    positions: dict[str, int] = field(default_factory=dict)  # channel -> last acknowledged RecordId
+
+    @property
+    def compressed(self) -> bool:
+        return self.options.get("Compression") == "SLDC"
+
+
+def parse_subscriptions(body: bytes) -> list[Subscription]:
+    root = etree.fromstring(body, _SAFE)  # UTF-16 with BOM: lxml honours the BOM
+    assert root.findtext("s:Header/a:Action", namespaces=NS) == \
+        "http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse"
+    subs = []
+    for item in root.iterfind("s:Body/n:EnumerateResponse/w:Items/m:Subscription", NS):
+        env = item.find("s:Envelope", NS)
+        sub = env.find("s:Body/e:Subscribe", NS)
+        delivery = sub.find("e:Delivery", NS)
+        assert delivery.get("Mode") == "http://schemas.dmtf.org/wbem/wsman/1/wsman/Events"
+        notify = delivery.find("e:NotifyTo", NS)
+        opts = {o.get("Name"): o.text for o in env.iterfind("s:Header/w:OptionSet/w:Option", NS)}
+        mark = sub.find("w:Bookmark", NS)
+        bookmark = None
+        if mark is not None:
+            bookmark = etree.tostring(mark[0], encoding="unicode") if len(mark) else (mark.text or "").strip()
+        sub_obj = Subscription(
+            version=item.findtext("m:Version", namespaces=NS), name=opts.get("SubscriptionName") or "",
+            address=notify.findtext("a:Address", namespaces=NS).strip(),
+            identifier=notify.findtext("a:ReferenceProperties/e:Identifier", namespaces=NS).strip(),
+            end_to=sub.findtext("e:EndTo/a:Address", namespaces=NS).strip(),
+            heartbeat=delivery.findtext("w:Heartbeats", namespaces=NS), max_time=delivery.findtext("w:MaxTime", namespaces=NS),
+            max_envelope=int(delivery.findtext("w:MaxEnvelopeSize", namespaces=NS)),
+            channels={s.get("Path"): s.text for s in sub.iterfind("w:Filter/QueryList/Query/Select", NS)},
+            bookmark=bookmark, options=opts,
+            profiles=[a.get("Profile") for a in notify.iterfind(".//auth:Authentication", NS)],
+            issuer_thumbprints=[t.text.strip() for t in notify.iterfind(".//auth:Thumbprint[@Role='issuer']", NS)])
+        if bookmark and bookmark.startswith("<"):
+            for bm in etree.fromstring(bookmark.encode()).iterfind("Bookmark"):
+                sub_obj.positions[bm.get("Channel")] = int(bm.get("RecordId"))
+        subs.append(sub_obj)
+    return subs
+
+
+# -- the client ----------------------------------------------------------------------------------------
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def xml(self) -> etree._Element:
+        return etree.fromstring(self.body, _SAFE)
+
+    def relates_to(self) -> str | None:
+        return self.xml().findtext("s:Header/a:RelatesTo", namespaces=NS)
+
+    def action(self) -> str | None:
+        return self.xml().findtext("s:Header/a:Action", namespaces=NS)
+
+
+class WefClient:
+    """One forwarding source (e.g. a DC) talking HTTPS with its client certificate."""
+
+    def __init__(self, manager_url: str, context: ssl.SSLContext | None, machine_id: str) -> None:
+        self.manager_url = manager_url
+        self.context = context
+        self.machine_id = machine_id
+        self.operation = msg_id()
+        self.conn: http.client.HTTPConnection | None = None
+
+    # transport --------------------------------------------------------------------------------------
+    def connect(self, url: str) -> http.client.HTTPConnection:
+        u = urlsplit(url)
+        if u.scheme.lower() == "https":
+            return http.client.HTTPSConnection(u.hostname, u.port, context=self.context, timeout=30)
+        return http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+
+    def post(self, conn: http.client.HTTPConnection, url: str, xml: str, compress: bool = False) -> Reply:
+        body = codecs.BOM_UTF16_LE + xml.encode("utf-16-le")
+        headers = {"Content-Type": "application/soap+xml;charset=UTF-16", "User-Agent": "Microsoft WinRM Client",
+                   "Connection": "Keep-Alive"}
+        if compress:
+            body = sldc_compress(body)
+            headers["Content-Encoding"] = "SLDC"
+        conn.request("POST", urlsplit(url).path, body=body, headers=headers)
+        r = conn.getresponse()
+        return Reply(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+
+    # conversation -----------------------------------------------------------------------------------
+    def _header(self, to: str, action: str, mid: str, extra: str = "", resource: str | None = None) -> str:
+        res = f'<w:ResourceURI s:mustUnderstand="true">{resource}</w:ResourceURI>' if resource else ""
+        return (f"<s:Header><a:To>{to}</a:To>{res}"
+                f'<m:MachineID xmlns:m="http://schemas.microsoft.com/wbem/wsman/1/machineid" '
+                f's:mustUnderstand="false">{self.machine_id}</m:MachineID>'
+                f'<a:ReplyTo><a:Address s:mustUnderstand="true">{ANON}</a:Address></a:ReplyTo>'
+                f'<a:Action s:mustUnderstand="true">{action}</a:Action>'
+                f'<w:MaxEnvelopeSize s:mustUnderstand="true">512000</w:MaxEnvelopeSize><a:MessageID>{mid}</a:MessageID>'
+                f'<w:Locale xml:lang="en-US" s:mustUnderstand="false"/><p:DataLocale xml:lang="en-US" '
+                f's:mustUnderstand="false"/><p:SessionId s:mustUnderstand="false">{self.operation}</p:SessionId>'
+                f'<p:OperationID s:mustUnderstand="false">{msg_id()}</p:OperationID>'
+                f'<p:SequenceId s:mustUnderstand="false">1</p:SequenceId>'
+                f"<w:OperationTimeout>PT60.000S</w:OperationTimeout>{extra}</s:Header>")
+
+    def enumerate(self) -> tuple[Reply, list[Subscription], Reply]:
+        """Enumerate then End on one connection, as the WinRM client does at each Refresh."""
+        conn = self.connect(self.manager_url)
+        mid = msg_id()
+        xml = (_HEAD + self._header(self.manager_url, "http://schemas.xmlsoap.org/ws/2004/09/enumeration/Enumerate",
+                                    mid, resource="http://schemas.microsoft.com/wbem/wsman/1/SubscriptionManager/Subscription")
+               + "<s:Body><n:Enumerate><w:OptimizeEnumeration/><w:MaxElements>32000</w:MaxElements></n:Enumerate>"
+               "</s:Body></s:Envelope>")
+        reply = self.post(conn, self.manager_url, xml)
+        subs = parse_subscriptions(reply.body) if reply.status == 200 else []
+        end = (_HEAD + f"<s:Header><a:To>{ANON}</a:To><w:ResourceURI s:mustUnderstand=\"true\">"
+               "http://schemas.microsoft.com/wbem/wsman/1/wsman/FullDuplex</w:ResourceURI>"
+               '<a:Action s:mustUnderstand="true">http://schemas.microsoft.com/wbem/wsman/1/wsman/End</a:Action>'
+               f"<a:MessageID>{msg_id()}</a:MessageID><p:OperationID>{mid}</p:OperationID></s:Header>"
+               "<s:Body></s:Body></s:Envelope>")
+        ended = self.post(conn, self.manager_url, end)
+        conn.close()
+        return reply, subs, ended
+
+    def _delivery_conn(self, sub: Subscription) -> http.client.HTTPConnection:
+        if self.conn is None:
+            self.conn = self.connect(sub.address)
+        return self.conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def bookmark(self, sub: Subscription, positions: dict[str, int]) -> str:
+        marks = "".join(f'<Bookmark Channel="{ch}" RecordId="{rid}" IsCurrent="true"/>' for ch, rid in positions.items())
+        return f"<BookmarkList>{marks}</BookmarkList>"
+
+    def events_xml(self, sub: Subscription, events: list[Event], positions: dict[str, int], mid: str) -> str:
+        extra = (f'<e:Identifier xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing">{sub.identifier}</e:Identifier>'
+                 f"<w:Bookmark>{self.bookmark(sub, positions)}</w:Bookmark><w:AckRequested/>")
+        items = "".join(f'<w:Event Action="http://schemas.dmtf.org/wbem/wsman/1/wsman/Event"><![CDATA[{e.xml}]]></w:Event>'
+                        for e in events)
+        return (_HEAD + self._header(sub.address, "http://schemas.dmtf.org/wbem/wsman/1/wsman/Events", mid, extra)
+                + f"<s:Body><w:Events>{items}</w:Events></s:Body></s:Envelope>")
+
+    def deliver(self, sub: Subscription, events: list[Event]) -> Reply:
+        """One Events batch; the bookmark moves only when the collector acknowledges it."""
+        positions = dict(sub.positions)
+        for e in events:
+            positions[e.channel] = max(positions.get(e.channel, 0), e.record_id)
+        mid = msg_id()
+        reply = self.post(self._delivery_conn(sub), sub.address, self.events_xml(sub, events, positions, mid),
+                          compress=sub.compressed)
+        if reply.status == 200 and reply.action() == "http://schemas.dmtf.org/wbem/wsman/1/wsman/Ack" \
+                and reply.relates_to() == mid:
+            sub.positions = positions
+        return reply
+
+    def pending(self, sub: Subscription, events: list[Event]) -> list[Event]:
+        """What a resumed subscription still has to send: after the bookmark, in its channels."""
+        return [e for e in events if e.channel in sub.channels and e.record_id > sub.positions.get(e.channel, 0)]
+
+    def batches(self, sub: Subscription, events: list[Event]) -> list[list[Event]]:
+        """Split like Windows: each envelope stays under the subscription's MaxEnvelopeSize (UTF-16)."""
+        out: list[list[Event]] = [[]]
+        size = 4096
+        for e in events:
+            cost = 2 * len(e.xml) + 200
+            if out[-1] and size + cost > sub.max_envelope:
+                out.append([])
+                size = 4096
+            out[-1].append(e)
+            size += cost
+        return [b for b in out if b]
+
+    def heartbeat(self, sub: Subscription) -> tuple[Reply, str]:
+        mid = msg_id()
+        extra = (f'<e:Identifier xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing">{sub.identifier}</e:Identifier>'
+                 "<w:AckRequested/>")
+        xml = (_HEAD + self._header(sub.address, "http://schemas.dmtf.org/wbem/wsman/1/wsman/Heartbeat", mid, extra)
+               + "<s:Body><w:Events></w:Events></s:Body></s:Envelope>")
+        return self.post(self._delivery_conn(sub), sub.address, xml, compress=sub.compressed), mid
+
+    def subscription_end(self, sub: Subscription, text: str) -> Reply:
+        mid = msg_id()
+        extra = (f'<e:Identifier xmlns:e="http://schemas.xmlsoap.org/ws/2004/08/eventing">{sub.identifier}</e:Identifier>'
+                 "<w:AckRequested/>")
+        body = ("<s:Body><e:SubscriptionEnd><e:SubscriptionManager>"
+                f"<a:Address>{sub.end_to}</a:Address><a:ReferenceProperties><e:Identifier>{msg_id()[5:]}</e:Identifier>"
+                "</a:ReferenceProperties></e:SubscriptionManager>"
+                "<e:Status>http://schemas.xmlsoap.org/ws/2004/08/eventing/SourceCancelling</e:Status>"
+                '<f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="1717" '
+                f'Machine="{self.machine_id}"><f:Message><f:ProviderFault provider="Unknown provider" '
+                f'path="Unknown path"><t:ProviderError xmlns:t="http://schemas.microsoft.com/wbem/wsman/1/windows/'
+                f'EventLog">{text}</t:ProviderError></f:ProviderFault></f:Message></f:WSManFault>'
+                "</e:SubscriptionEnd></s:Body></s:Envelope>")
+        xml = _HEAD + self._header(sub.end_to, "http://schemas.xmlsoap.org/ws/2004/08/eventing/SubscriptionEnd",
+                                   mid, extra) + body
+        return self.post(self._delivery_conn(sub), sub.end_to, xml)
+
+
+# -- certificates: the collector's, and each DC's machine certificate ---------------------------------
+
+def make_wef_pki(d, clients: list[str]) -> dict:
+    """A CA, the collector's server certificate (localhost), one client certificate per name in
+    `clients` (CN = the name, as a DC's machine certificate), an expired one and one from another CA.
+    Returns name -> path (`ca`, `server`, `server_key`, `client:<cn>`, `client:<cn>_key`, ...)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from pki import _cert
+
+    files: dict = {}
+
+    def save(name: str, cert, key=None) -> None:
+        files[name] = d / f"{name.replace(':', '-')}.pem"
+        files[name].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        if key is not None:
+            files[name + "_key"] = d / f"{name.replace(':', '-')}.key"
+            files[name + "_key"].write_bytes(key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+    def key():
+        return ec.generate_private_key(ec.SECP256R1())
+
+    ca_key, other_key = key(), key()
+    ca = _cert("dcsentry WEF test CA", ca_key, None, ca=True)
+    other = _cert("someone else's CA", other_key, None, ca=True)
+    save("ca", ca)
+    save("other_ca", other)
+    k = key()
+    save("server", _cert("localhost", k, (ca, ca_key), server=True), k)
+    for cn in clients:
+        k = key()
+        save(f"client:{cn}", _cert(cn, k, (ca, ca_key)), k)
+    k = key()
+    save("expired", _cert(clients[0], k, (ca, ca_key), days=(-30, -1)), k)
+    k = key()
+    save("rogue", _cert(clients[0], k, (other, other_key)), k)
+    return files
+
+
+def client_context(files: dict, name: str) -> ssl.SSLContext:
+    """What the DC's WinRM client presents: its certificate, trusting the collector's CA."""
+    ctx = ssl.create_default_context(cafile=str(files["ca"]))
+    ctx.load_cert_chain(str(files[name]), str(files[name + "_key"]))
+    return ctx
