@@ -43,17 +43,24 @@ def _cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: Issuer | None, 
     return b.sign(issuer[1] if issuer else key, hashes.SHA256())
 
 
+def save_pem(files: dict, d: Path, name: str, cert: x509.Certificate,
+             key: ec.EllipticCurvePrivateKey | None = None) -> None:
+    """Write `cert` (and its key) as PEM under `d`; record the paths as files[name], files[name + "_key"]."""
+    stem = name.replace(":", "-")
+    files[name] = d / f"{stem}.pem"
+    files[name].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if key is not None:
+        files[name + "_key"] = d / f"{stem}.key"
+        files[name + "_key"].write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+
 def make_pki(d: Path) -> dict[str, Path]:
     """Write the certificates and keys into `d`; returns name -> path (`server`, `server_key`, `ca`, ...)."""
     files: dict[str, Path] = {}
 
     def save(name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey | None = None) -> None:
-        files[name] = d / f"{name}.pem"
-        files[name].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        if key is not None:
-            files[name + "_key"] = d / f"{name}.key"
-            files[name + "_key"].write_bytes(key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        save_pem(files, d, name, cert, key)
 
     keys = {n: ec.generate_private_key(ec.SECP256R1()) for n in ("ca", "other", "srv", "cli", "old", "rogue")}
     ca = _cert("dcsentry test CA", keys["ca"], None, ca=True)

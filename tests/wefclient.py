@@ -354,20 +354,14 @@ def make_wef_pki(d, clients: list[str]) -> dict:
     """A CA, the collector's server certificate (localhost), one client certificate per name in
     `clients` (CN = the name, as a DC's machine certificate), an expired one and one from another CA.
     Returns name -> path (`ca`, `server`, `server_key`, `client:<cn>`, `client:<cn>_key`, ...)."""
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from pki import _cert
+    from pki import _cert, save_pem
 
     files: dict = {}
 
     def save(name: str, cert, key=None) -> None:
-        files[name] = d / f"{name.replace(':', '-')}.pem"
-        files[name].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        if key is not None:
-            files[name + "_key"] = d / f"{name.replace(':', '-')}.key"
-            files[name + "_key"].write_bytes(key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        save_pem(files, d, name, cert, key)
 
     def key():
         return ec.generate_private_key(ec.SECP256R1())
