@@ -2,6 +2,11 @@
 
 The catalogue carries what a SIEM integration keys on (Defender for Identity's external ids and
 CEF signature names, ../shared/reference/cef-alert-output.md) next to dcsentry's own type ids.
+
+Sigma rules raise alerts of type ``sigma:<rule id>``. They are deliberately not in ALERT_TYPES:
+a SIEM then gets the rule id as the CEF Signature ID and the rule title as the Name (the path
+every type outside the catalogue takes), with no MDI ``externalId`` (there is none to claim).
+Their severity is the rule's level folded onto dcsentry's three (SIGMA_SEVERITY).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from .model import iso_utc
 
 SEVERITIES = ("low", "medium", "high")
 CEF_SEVERITY = {"low": 3, "medium": 5, "high": 10}
+SIGMA_PREFIX = "sigma:"
+SIGMA_SEVERITY = {"informational": "low", "low": "low", "medium": "medium", "high": "high", "critical": "high"}
 
 
 @dataclass(frozen=True, slots=True)

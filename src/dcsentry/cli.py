@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from . import __version__
 from .formats import FORMATS, ReadStats
-from .config import load_config
+from .config import Detection, load_config
 from .sinks.console import EventTable, ProblemPrinter, print_alerts, print_summary
 from .sinks.jsonl import JsonLinesWriter
 from .sources.files import expand, read_paths
@@ -110,8 +110,11 @@ def events(paths: tuple[str, ...], jsonl: bool, ids: str | None, fmt: str | None
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Skip content sniffing.")
 @click.option("--state", type=click.Path(dir_okay=False),
               help="SQLite file keeping the learned baselines between runs.")
+@click.option("--sigma", "sigma", multiple=True, metavar="PATH",
+              help="Also run these Sigma rules and correlations (a .yml file or a folder; repeatable; "
+                   "adds to detection.sigma). Rules that do not load are listed on stderr.")
 def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt: str | None,
-         state: str | None) -> None:
+         state: str | None, sigma: tuple[str, ...]) -> None:
     """Detect attacks in PATHS (files, directories, or - for stdin) and print the alerts."""
     from .hunt import hunt as run_hunt
     from .store.state import load_baseline, save_baseline
@@ -121,6 +124,7 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
         cfg = load_config(config_path)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    _sigma_paths(cfg.detection, sigma)
     stats = make_stats(err)
     baseline = load_baseline(state) if state else None
     with _FileProgress(paths, err) as prog:
@@ -141,6 +145,9 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
     else:
         print_alerts(alerts, Console())
     print_summary(stats, err)
+    if engine.sigma is not None:
+        for line in engine.sigma.ruleset.report():
+            click.echo(line, err=True)
     err.print(f"{len(alerts)} alert(s) from {engine.activities} activities", highlight=False)
     sys.exit(exit_status(stats))
 
@@ -222,10 +229,12 @@ def _addresses(values: tuple[str, ...]) -> list[str]:
 @click.option("--wef-http", multiple=True, metavar="HOST:PORT",
               help="Windows Event Forwarding over HTTP with Kerberos message encryption ([wef] keytab).")
 @click.option("--demo", is_flag=True, help="Also run a simulated domain forwarding attacks to this sensor.")
+@click.option("--sigma", "sigma", multiple=True, metavar="PATH",
+              help="Run these Sigma rules and correlations live (file or folder; repeatable; adds to detection.sigma).")
 def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, ...], syslog_tcp: tuple[str, ...],
           syslog_tls: tuple[str, ...], tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None,
           web: str | None, forward: tuple[str, ...], wef_https: tuple[str, ...], wef_http: tuple[str, ...],
-          demo: bool) -> None:
+          demo: bool, sigma: tuple[str, ...]) -> None:
     """Run the sensor: receive events over syslog and Windows Event Forwarding, detect, store and
     forward alerts."""
     import asyncio
@@ -256,6 +265,12 @@ def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, 
         s.web = ""
     if s.syslog_tls and not s.tls_cert:
         raise click.UsageError("--syslog-tls needs --tls-cert (and --tls-key)")
+    _sigma_paths(cfg.detection, sigma)
+    if cfg.detection.sigma:  # load once here to report; the processor process compiles its own copy
+        from .detectors.sigma import load_rules
+
+        for line in load_rules(cfg.detection.sigma).report():
+            click.echo(line)
 
     def announce(line: str) -> None:
         click.echo(line)
@@ -271,6 +286,17 @@ def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, 
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     sys.exit(code)
+
+
+def _sigma_paths(detection: Detection, flags: tuple[str, ...]) -> None:
+    """--sigma adds to detection.sigma; a path that is not there is a usage error, not 0 rules."""
+    from .detectors.sigma.loader import SigmaPathError, rule_files
+
+    detection.sigma = [*detection.sigma, *flags]
+    try:
+        rule_files(detection.sigma)
+    except SigmaPathError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def exit_status(stats: ReadStats) -> int:

@@ -57,6 +57,7 @@ class Detection:
     honeytokens: list[str] = field(default_factory=list)  # account names (sAMAccountName) or SIDs
     sensitive_groups: list[str] = field(default_factory=list)  # extra group names or SIDs
     exclude_sources: list[str] = field(default_factory=list)  # hosts/addresses never alerted as sources
+    sigma: list[str] = field(default_factory=list)  # Sigma rule files/folders run beside the detectors (docs/sigma.md)
     incident_gap: float = 3600.0  # an alert grows while its activity goes on with gaps below this
     max_evidence: int = 50  # evidence items kept per alert (counts go on)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from ..activities import Activity
 from ..activities.builder import ActivityBuilder
@@ -20,11 +21,15 @@ from .remote_code_execution import RemoteCodeExecutionDetector
 from .sensitive_group import SensitiveGroupDetector
 from .suspicious_service import SuspiciousServiceDetector
 
+if TYPE_CHECKING:
+    from .sigma import SigmaRuleset
+
 
 class DetectionEngine:
     """Feed events; each call returns the alerts created or grown by it (same object = same alert)."""
 
-    def __init__(self, cfg: Detection | None = None, baseline: Baseline | None = None, keep_alerts: bool = True) -> None:
+    def __init__(self, cfg: Detection | None = None, baseline: Baseline | None = None, keep_alerts: bool = True,
+                 sigma: SigmaRuleset | None = None) -> None:
         cfg = cfg or Detection()
         self.cfg = cfg
         self.baseline = baseline or Baseline()
@@ -47,6 +52,15 @@ class DetectionEngine:
         self._stale: dict[int, Alert] = {}
         self.activities = 0
         self.last_activities: list[Activity] = []  # those of the latest feed(), for the store
+        self.sigma = None  # Sigma rules see every event, beside the detectors (detectors/sigma/)
+        if sigma is None and cfg.sigma:
+            from .sigma import load_rules
+
+            sigma = load_rules(cfg.sigma)
+        if sigma is not None:
+            from .sigma import SigmaMatcher
+
+            self.sigma = SigmaMatcher(sigma, cfg)
 
     def _run(self, acts: list[Activity]) -> list[Alert]:
         self.last_activities = acts
@@ -67,7 +81,16 @@ class DetectionEngine:
         return out
 
     def feed(self, ev: WindowsEvent) -> list[Alert]:
-        return self._run(self.builder.feed(ev))
+        out = self._run(self.builder.feed(ev))
+        if self.sigma is not None:
+            hits = self.sigma.feed(ev)
+            if hits:
+                for alert in hits:
+                    if self.keep_alerts:
+                        self.alerts.setdefault(alert.id, alert)
+                    self._stale[id(alert)] = alert
+                out = out + hits
+        return out
 
     def finish(self) -> list[Alert]:
         out = self._run(self.builder.flush())
@@ -77,7 +100,8 @@ class DetectionEngine:
     def describe_pending(self) -> None:
         """Bring the description of every alert that changed since the last call up to date."""
         for alert in self._stale.values():
-            alert.description = self._describe[alert.type](alert)
+            describe = self._describe.get(alert.type)
+            alert.description = describe(alert) if describe else self.sigma.describe(alert)  # type: ignore[union-attr]
         self._stale.clear()
 
 
