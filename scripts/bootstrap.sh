@@ -38,3 +38,11 @@ spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 .venv/bin/python -m pip install -q -e "$spec" 2>&1 | grep -v -e '^WARNING: Location' -e 'is ignored' >&2 || true
 .venv/bin/python -c 'import dcsentry' || { echo "dcsentry failed to install" >&2; exit 1; }
+# The console's end-to-end test drives Debian's chromium through Playwright (never `playwright install`).
+if [[ ",$extras," == *",test,"* ]] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "the web console test needs Debian's chromium: sudo apt-get install chromium" >&2; exit 1
+  fi
+fi

@@ -99,6 +99,7 @@ class Serve:
         self.proc: subprocess.Popen | None = None
         self.ports: dict[str, int] = {}
         self.lines: list[str] = []
+        self.token: str | None = None  # the admin token the first start prints (the web needs one)
 
     def start(self) -> "Serve":
         cmd = DCSENTRY + ["serve", "--data-dir", str(self.data_dir), "--syslog-udp", "127.0.0.1:0",
@@ -116,6 +117,9 @@ class Serve:
             m = re.match(r"(syslog-udp|syslog-tcp|syslog-tls|web) listening on (?:http://)?[\d.]+:(\d+)", line)
             if m:
                 self.ports[m.group(1).removeprefix("syslog-")] = int(m.group(2))
+            t = re.match(r"admin token [^:]*: (dcs_\S+)", line)
+            if t:
+                self.token = t.group(1)
             if line.startswith("data in"):
                 threading.Thread(target=self._drain, daemon=True).start()
                 return self
@@ -167,7 +171,8 @@ class Serve:
     def http(self, path: str) -> tuple[int, str]:
         import httpx
 
-        r = httpx.get(f"http://127.0.0.1:{self.ports['web']}{path}", timeout=10)
+        auth = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        r = httpx.get(f"http://127.0.0.1:{self.ports['web']}{path}", headers=auth, timeout=10)
         return r.status_code, r.text
 
 

@@ -202,7 +202,7 @@ _ENV = {  # environment variables that set [serve] keys (between the config file
     "DCSENTRY_DATA_DIR": "data_dir", "DCSENTRY_STORE": "store", "DCSENTRY_WEB": "web",
     "DCSENTRY_SYSLOG_UDP": "syslog_udp", "DCSENTRY_SYSLOG_TCP": "syslog_tcp", "DCSENTRY_SYSLOG_TLS": "syslog_tls",
     "DCSENTRY_TLS_CERT": "tls_cert", "DCSENTRY_TLS_KEY": "tls_key", "DCSENTRY_TLS_CLIENT_CA": "tls_client_ca",
-    "DCSENTRY_FORWARD": "forward",
+    "DCSENTRY_FORWARD": "forward", "DCSENTRY_WEB_CERT": "web_cert", "DCSENTRY_WEB_KEY": "web_key",
 }
 
 
@@ -222,6 +222,8 @@ def _addresses(values: tuple[str, ...]) -> list[str]:
 @click.option("--tls-key", type=click.Path(dir_okay=False), help="Its private key (PEM).")
 @click.option("--tls-client-ca", type=click.Path(dir_okay=False), help="Require client certificates from this CA.")
 @click.option("--web", metavar="HOST:PORT", help="Web console, REST API, /metrics and /healthz; off to disable.")
+@click.option("--web-cert", type=click.Path(dir_okay=False), help="Certificate (PEM) for the web port: serve HTTPS.")
+@click.option("--web-key", type=click.Path(dir_okay=False), help="Its private key (PEM).")
 @click.option("--forward", multiple=True, metavar="URL",
               help="Send alerts to cef+udp://, cef+tcp://, cef+tls://host:port or jsonl:///path (repeatable).")
 @click.option("--wef-https", multiple=True, metavar="HOST:PORT",
@@ -233,10 +235,13 @@ def _addresses(values: tuple[str, ...]) -> list[str]:
               help="Run these Sigma rules and correlations live (file or folder; repeatable; adds to detection.sigma).")
 def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, ...], syslog_tcp: tuple[str, ...],
           syslog_tls: tuple[str, ...], tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None,
-          web: str | None, forward: tuple[str, ...], wef_https: tuple[str, ...], wef_http: tuple[str, ...],
-          demo: bool, sigma: tuple[str, ...]) -> None:
+          web: str | None, web_cert: str | None, web_key: str | None, forward: tuple[str, ...],
+          wef_https: tuple[str, ...], wef_http: tuple[str, ...], demo: bool, sigma: tuple[str, ...]) -> None:
     """Run the sensor: receive events over syslog and Windows Event Forwarding, detect, store and
-    forward alerts."""
+    forward alerts.
+
+    The first start prints an admin token for the web console and API once (only its hash is
+    stored); --demo prints a ready-to-click login URL instead."""
     import asyncio
     import os
 
@@ -252,8 +257,8 @@ def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, 
             value = os.environ[var]
             setattr(s, key, _addresses((value,)) if isinstance(getattr(s, key), list) else value)
     flags = {"data_dir": data_dir, "tls_cert": tls_cert, "tls_key": tls_key, "tls_client_ca": tls_client_ca,
-             "web": web, "syslog_udp": syslog_udp, "syslog_tcp": syslog_tcp, "syslog_tls": syslog_tls,
-             "forward": forward}
+             "web": web, "web_cert": web_cert, "web_key": web_key, "syslog_udp": syslog_udp, "syslog_tcp": syslog_tcp,
+             "syslog_tls": syslog_tls, "forward": forward}
     for key, value in flags.items():
         if value:
             setattr(s, key, _addresses(value) if isinstance(value, tuple) else value)
@@ -265,6 +270,8 @@ def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, 
         s.web = ""
     if s.syslog_tls and not s.tls_cert:
         raise click.UsageError("--syslog-tls needs --tls-cert (and --tls-key)")
+    if s.web_key and not s.web_cert:
+        raise click.UsageError("--web-key needs --web-cert")
     _sigma_paths(cfg.detection, sigma)
     if cfg.detection.sigma:  # load once here to report; the processor process compiles its own copy
         from .detectors.sigma import load_rules
@@ -307,8 +314,10 @@ def exit_status(stats: ReadStats) -> int:
 def _register() -> None:
     from .sources.wef.commands import wef
     from .synth.cli import synth
+    from .web.cli import token
 
     main.add_command(synth)
+    main.add_command(token)
     main.add_command(wef)
 
 

@@ -82,6 +82,8 @@ class Serve:
     tls_key: str = ""
     tls_client_ca: str = ""  # require client certificates signed by this CA
     web: str = "127.0.0.1:8080"
+    web_cert: str = ""  # certificate (PEM) for the web port: HTTPS when set
+    web_key: str = ""  # its private key (PEM); empty when the certificate file holds it
     forward: list[str] = field(default_factory=list)  # cef+udp://, cef+tcp://, cef+tls://, jsonl:///
     spool_max_rows: int = 2_000_000
     retention_days: float = 30.0

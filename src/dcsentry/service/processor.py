@@ -8,22 +8,27 @@ updates in that replay are idempotent upserts): a restart raises nothing twice.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 
+from ..activities.sensitive import SensitiveGroups
 from ..audit.requirements import health_key
 from ..config import Detection, Wef
 from ..detectors.engine import DetectionEngine
+from ..detectors.honeytoken import HoneytokenDetector
 from ..model import Origin, WindowsEvent
 from ..sources.wef.identity import WefChecks, decode_wef
 from ..store.spool import Spool, SpoolRow
+from ..store.settings import effective_detection, runtime_settings, settings_version
 from ..store.sqlite_store import Batch, SqliteStore, stored_event_ids
 
 Decoder = Callable[[bytes, Origin], tuple[str, WindowsEvent]]  # -> (layout, event); raises ValueError
 
 REPLAY_ROWS = 200_000  # rows kept behind the checkpoint and replayed after a restart
+SETTINGS_POLL = 2.0  # seconds between looks at the run-time settings (console / API changes)
 _STORED = stored_event_ids()
 
 
@@ -34,7 +39,10 @@ class Processor:
         self.spool = spool
         self.decode = decode
         self.batch_rows = batch_rows
+        self.base_detection = copy.deepcopy(detection)  # the file's lists: run-time ones are added to these
         self.engine = DetectionEngine(detection, store.load_baseline(), keep_alerts=False)
+        self._settings_version = 0.0
+        self._settings_checked = 0.0
         self._counted: OrderedDict[str, None] = OrderedDict()  # alert ids already counted as raised
         self.checkpoint = store.checkpoint()
         self.counters: Counter = Counter()
@@ -57,6 +65,30 @@ class Processor:
         rows = self.store.query("SELECT MAX(record_id) FROM events WHERE computer = ? AND channel = ?",
                                 (computer, channel))
         return rows[0][0] if rows else None
+
+    def refresh_settings(self, force: bool = False) -> bool:
+        """Apply run-time lists (honeytokens, sensitive groups, excluded sources) changed through the
+        console or API. The detectors are updated in place: their windows and open incidents stay."""
+        now = time.monotonic()
+        if not force and now - self._settings_checked < SETTINGS_POLL:
+            return False
+        self._settings_checked = now
+        version = settings_version(self.store)
+        if version == self._settings_version:
+            return False
+        self._settings_version = version
+        eff = effective_detection(self.base_detection, runtime_settings(self.store))
+        engine = self.engine
+        for name in ("honeytokens", "sensitive_groups", "exclude_sources"):
+            setattr(engine.cfg, name, getattr(eff, name))
+        engine.builder.sensitive = SensitiveGroups(eff.sensitive_groups)
+        for det in engine.detectors:
+            if hasattr(det, "exclude"):
+                det.exclude = {s.upper() for s in eff.exclude_sources}
+            if isinstance(det, HoneytokenDetector):
+                fresh = HoneytokenDetector(eff, det.incidents)
+                det.names, det.sids = fresh.names, fresh.sids
+        return True
 
     def warm_up(self) -> int:
         """Replay the rows behind the checkpoint (forwarding off) to rebuild detector state."""
@@ -185,8 +217,10 @@ class Processor:
     def run(self, stop: threading.Event, idle_sleep: float = 0.02) -> None:
         """Until `stop` is set. The batch in hand is finished; what is still in the spool stays there
         (it is durable) and is processed after the restart, so a stop is quick even with a backlog."""
+        self.refresh_settings(force=True)
         self.warm_up()
         while not stop.is_set():
+            self.refresh_settings()
             n = self.step()
             if n:
                 self._last_input = time.monotonic()

@@ -27,7 +27,8 @@ from ..sources.wef.intake import WefIntake
 from ..store.db import sqlite_path
 from ..store.spool import Spool, WefUpdate
 from ..store.sqlite_store import SqliteStore
-from ..web.app import create_app
+from ..store.tokens import demo_token, first_start_token
+from ..web.app import WebOptions, create_app
 from .worker import WorkerPaths, worker_main
 
 
@@ -138,19 +139,46 @@ class Service:
     async def start_web(self) -> uvicorn.Server | None:
         if not self.cfg.serve.web:
             return None
-        host, port = host_port(self.cfg.serve.web)
+        s = self.cfg.serve
+        host, port = host_port(s.web)
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit it: a response's header and body writes go out at once, not
+        # 40 ms apart behind the client's delayed ACK on a keep-alive connection.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind((host, port))
         sock.listen(128)
         sock.setblocking(False)
         bound = sock.getsockname()[1]
-        app = create_app(self.store, self.ingest_counters, self.ready)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+        https = bool(s.web_cert)
+        options = WebOptions(detection=self.cfg.detection, missing_scale=self.cfg.health.missing_scale, https=https,
+                             demo=self.demo)
+        self.web_app = create_app(self.store, self.ingest_counters, self.ready, options)
+        self.web_app.state.live.start()
+        tls = {"ssl_certfile": s.web_cert, "ssl_keyfile": s.web_key or None} if https else {}
+        server = uvicorn.Server(uvicorn.Config(self.web_app, log_level="warning", lifespan="off", access_log=False,
+                                               timeout_graceful_shutdown=5, **tls))
         self._web_task = asyncio.create_task(server.serve(sockets=[sock]))
-        self.web_url = f"http://{host}:{bound}"
+        scheme = "https" if https else "http"
+        self.web_url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{bound}"
         self.announce(f"web listening on {self.web_url}")
+        if host in ("0.0.0.0", "::"):  # every interface: this machine's loopback is one of them
+            self.web_url = f"{scheme}://{'127.0.0.1' if host == '0.0.0.0' else '[::1]'}:{bound}"
+        self.announce_console()
         return server
+
+    def announce_console(self) -> None:
+        """Where the console is, and (first start, or every --demo start) the token to log in with."""
+        token = demo_token(self.store) if self.demo else first_start_token(self.store)
+        if token and self.demo:
+            self.announce(f"console: {self.web_url}/login#token={token}")
+            self.announce(f"admin token (demo; a new one each start): {token}")
+        elif token:
+            self.announce(f"console: {self.web_url}/")
+            self.announce(f"admin token (shown once, only its hash is stored; keep it now): {token}")
+        else:
+            self.announce(f"console: {self.web_url}/ (log in with a token: `dcsentry token create --name NAME "
+                          f"--role admin` makes one)")
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -181,7 +209,7 @@ class Service:
 
             self._demo_task = asyncio.create_task(feed(*tcp))
             self.announce(f"demo: a simulated domain is forwarding to {tcp[0]}:{tcp[1]}; alerts are printed "
-                          f"here as they are raised (metrics: {self.web_url or '--web'}/metrics)")
+                          f"here and appear in the console as they are raised")
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
@@ -199,6 +227,7 @@ class Service:
         self._stop.set()
         await asyncio.to_thread(self.worker.join)
         if web is not None:
+            await self.web_app.state.live.close()  # ends the event streams, so the server can stop
             web.should_exit = True
             await self._web_task
         self.spool.close()

@@ -47,6 +47,38 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX IF NOT EXISTS events_received ON events (received_at)",
         "CREATE INDEX IF NOT EXISTS activities_received ON activities (received_at)",
     ]),
+    (3, "web console: tokens, sessions, run-time settings, audit trail, readiness, alert list indexes", [
+        """CREATE TABLE IF NOT EXISTS api_tokens (
+            id TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, secret_hash TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL, created_by TEXT NOT NULL, last_used DOUBLE PRECISION,
+            revoked_at DOUBLE PRECISION)""",
+        """CREATE TABLE IF NOT EXISTS web_sessions (
+            id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, token_id TEXT NOT NULL, csrf TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS web_sessions_expiry ON web_sessions (expires_at)",
+        """CREATE TABLE IF NOT EXISTS runtime_settings (
+            name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+            updated_by TEXT NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS audit_log (
+            id TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+            target TEXT NOT NULL, detail TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)",
+        "CREATE INDEX IF NOT EXISTS audit_log_target ON audit_log (target, at)",
+        """CREATE TABLE IF NOT EXISTS readiness_audits (
+            id TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, actor TEXT NOT NULL, filename TEXT NOT NULL,
+            result TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS readiness_audits_at ON readiness_audits (at)",
+        """CREATE TABLE IF NOT EXISTS alert_entities (
+            entity TEXT NOT NULL, alert_id TEXT NOT NULL, role TEXT NOT NULL, start_utc TEXT NOT NULL,
+            PRIMARY KEY (entity, alert_id))""",
+        "CREATE INDEX IF NOT EXISTS alert_entities_order ON alert_entities (entity, start_utc, alert_id)",
+        "CREATE INDEX IF NOT EXISTS alerts_order ON alerts (start_utc, id)",
+        "CREATE INDEX IF NOT EXISTS alerts_type_order ON alerts (type, start_utc, id)",
+        "CREATE INDEX IF NOT EXISTS alerts_status_order ON alerts (status, start_utc, id)",
+        "CREATE INDEX IF NOT EXISTS alerts_severity_order ON alerts (severity, start_utc, id)",
+        "CREATE INDEX IF NOT EXISTS alerts_kind_order ON alerts (kind, start_utc, id)",
+        "CREATE INDEX IF NOT EXISTS alerts_updated ON alerts (updated_at, id)",
+    ]),
 ]
 
 

@@ -6,7 +6,7 @@ per id, alerts per type) come from the store, where the processor saves them eve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -15,9 +15,10 @@ from ..store.sqlite_store import SqliteStore
 
 
 class ServiceCollector:
-    def __init__(self, ingest: Callable[[], dict], store: SqliteStore) -> None:
+    def __init__(self, ingest: Callable[[], dict], store: SqliteStore, web: Mapping[str, int] | None = None) -> None:
         self.ingest = ingest
         self.store = store
+        self.web = web if web is not None else {}
 
     def collect(self) -> Iterator[Metric]:
         ing = self.ingest()
@@ -74,6 +75,11 @@ class ServiceCollector:
             yield fam
             yield GaugeMetricFamily("dcsentry_wef_connections_open", "Open WEF connections",
                                     value=wef.get("connections_open", 0))
+        refused = CounterMetricFamily("dcsentry_web_refused_requests", "Web requests refused, by reason",
+                                      labels=["reason"])
+        for reason in ("refused_401", "refused_403", "too_large", "bad_requests", "invalid_requests", "login_failed"):
+            refused.add_metric([reason.removeprefix("refused_")], self.web.get(reason, 0))
+        yield refused
 
 
 def exposition(collector: ServiceCollector) -> bytes:
