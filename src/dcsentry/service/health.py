@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from ..alerts import Alert
 from ..audit.requirements import overdue
 from ..config import Health
-from ..store.sqlite_store import SqliteStore
+from ..store.store import Store
 
 HEALTH_CLASSES = {
     "ntlm-auditing": "NtlmAuditingNotEnabledMonitoringAlert",
@@ -45,7 +45,7 @@ def health_alert(check: str, key: str, start: float, title: str, description: st
 class HealthChecker:
     """Evaluate every `check_interval`; `ingest` gives the receiving side's counters."""
 
-    def __init__(self, store: SqliteStore, cfg: Health, ingest: Callable[[], dict], spool_bound: int) -> None:
+    def __init__(self, store: Store, cfg: Health, ingest: Callable[[], dict], spool_bound: int) -> None:
         self.store = store
         self.cfg = cfg
         self.ingest = ingest

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from fastapi import FastAPI, Response
 
 from .. import __version__
-from ..store.sqlite_store import SqliteStore
+from ..store.store import Store
 from .metrics import ServiceCollector, exposition
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def create_app(store: SqliteStore, ingest: Callable[[], dict], ready: Callable[[], bool]) -> FastAPI:
+def create_app(store: Store, ingest: Callable[[], dict], ready: Callable[[], bool]) -> FastAPI:
     app = FastAPI(title="dcsentry", version=__version__)
     collector = ServiceCollector(ingest, store)
 

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from ..store.sqlite_store import SqliteStore
+from ..store.store import Store
 
 
 class ServiceCollector:
-    def __init__(self, ingest: Callable[[], dict], store: SqliteStore) -> None:
+    def __init__(self, ingest: Callable[[], dict], store: Store) -> None:
         self.ingest = ingest
         self.store = store
 
