@@ -57,7 +57,7 @@ def ceilings(folder: Path, spool_rows: int, process_rows: int) -> dict:
     from dcsentry.service.decode import decode_message
     from dcsentry.service.processor import Processor
     from dcsentry.store.spool import Spool
-    from dcsentry.store.sqlite_store import SqliteStore
+    from dcsentry.store.store import open_store
 
     folder.mkdir(parents=True, exist_ok=True)
     spool = Spool(folder / "spool.db")
@@ -68,7 +68,7 @@ def ceilings(folder: Path, spool_rows: int, process_rows: int) -> dict:
     for b in batches:
         spool.append(b)
     spool_s, spool_cpu = time.perf_counter() - t0, _cpu_self() - c0
-    store = SqliteStore(folder / "dcsentry.db")
+    store = open_store("sqlite:dcsentry.db", folder)
     proc = Processor(store, spool, Config().detection, decode_message)
     n, c0, t0 = 0, _cpu_self(), time.perf_counter()
     while n < process_rows:

@@ -33,7 +33,7 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import dcsentry_cmd, machine, save  # noqa: E402
 
-from dcsentry.store.sqlite_store import SqliteStore  # noqa: E402
+from dcsentry.store.store import Store, open_store  # noqa: E402
 from dcsentry.store.tokens import create_token  # noqa: E402
 
 TYPES = ("brute-force", "password-spray", "account-enumeration", "honeytoken-activity", "sensitive-group-addition",
@@ -45,7 +45,7 @@ def iso(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
-def fill(store: SqliteStore, n: int, seed: int = 1) -> None:
+def fill(store: Store, n: int, seed: int = 1) -> None:
     rnd = random.Random(seed)
     enc = msgspec.json.Encoder()
     rows = []
@@ -133,7 +133,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dcsentry-bench-web-"))
     proc = None
     try:
-        store = SqliteStore(work / "dcsentry.db")
+        store = open_store("sqlite:dcsentry.db", work)
         t = time.perf_counter()
         fill(store, args.alerts)
         fill_s = time.perf_counter() - t
@@ -153,7 +153,7 @@ def main() -> None:
         threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
         c = http_client(port, token)
         t = time.perf_counter()
-        ro = SqliteStore(work / "dcsentry.db")
+        ro = open_store("sqlite:dcsentry.db", work)
         while ro.query("SELECT value FROM progress WHERE name = 'alert_entities_ms'") == [] or \
                 ro.query("SELECT COUNT(DISTINCT alert_id) FROM alert_entities")[0][0] < args.alerts:
             time.sleep(0.5)

@@ -33,6 +33,10 @@ if [ ! -x .venv/bin/python ]; then
     fi
   fi
 fi
+# The distributed-mode tests start a private nats-server with JetStream (tests/natskit.py).
+if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"

@@ -16,7 +16,8 @@ from dcsentry.audit.requirements import REQUIREMENTS, health_key, overdue
 from dcsentry.audit.verdict import decide
 from dcsentry.config import Health
 from dcsentry.service.health import HealthChecker
-from dcsentry.store.sqlite_store import Batch, SqliteStore
+from dcsentry.store.rows import Batch
+from dcsentry.store.store import open_store
 
 DAY = 86400
 DA = "S-1-5-21-3457937927-2839227994-823803824-512"
@@ -110,7 +111,7 @@ def test_logs_prove_what_the_exports_cannot(tmp_path: Path) -> None:
 
 def test_same_rule_as_the_service_health_alerts(tmp_path: Path) -> None:
     """The service's HealthChecker and requirements.overdue agree on what is missing for a DC."""
-    store = SqliteStore(tmp_path / "store.db")
+    store = open_store("sqlite:store.db", tmp_path)
     now = time.time()
     first = now - 3 * DAY
     seen = {4776: 10, 4728: 1}

@@ -16,7 +16,8 @@ from eventfactory import event_xml, kerberos, ntlm_4776, ntlm_8004
 from dcsentry.audit import capacity
 from dcsentry.audit.sizing import Measure, Rates, plan, sensor_reads
 from dcsentry.catalogue import CATALOGUE
-from dcsentry.store.sqlite_store import Batch, SqliteStore
+from dcsentry.store.rows import Batch
+from dcsentry.store.store import open_store
 
 
 def _4776(t: float, dc: str = "DC01.contoso.local") -> str:
@@ -116,7 +117,7 @@ def test_synthetic_domain_file(tmp_path: Path) -> None:
 
 def test_from_the_service_store(tmp_path: Path) -> None:
     db = tmp_path / "dcsentry.db"
-    store = SqliteStore(db)
+    store = open_store(f"sqlite:///{db}", tmp_path)
     evs = [ntlm_4776(i, "a") for i in range(50)] + [ntlm_8004(i, "S", "a", "W") for i in range(50)] + \
           [kerberos(4768, 3600 + i, "a", "0x0") for i in range(10)]
     store.commit_batch(Batch(events=[(e, 0.0) for e in evs]))

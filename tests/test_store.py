@@ -1,5 +1,6 @@
-"""The SQLite store and the spool: migrations, idempotent batches, alert upserts and the outbox,
-durability across a reopen. Real SQLite files in a temporary folder."""
+"""The store on both backends (SQLite file, PostgreSQL schema: the `store_url` fixture) and the
+spool: migrations, idempotent batches, alert upserts and the outbox, durability across a reopen.
+Real SQLite files in a temporary folder and a real PostgreSQL database of this test run."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from dcsentry.alerts import Alert, Evidence
 from dcsentry.model import Origin, WindowsEvent
 from dcsentry.store.db import MIGRATIONS, connect_sqlite, migrate, sqlite_path
 from dcsentry.store.spool import Spool
-from dcsentry.store.sqlite_store import Batch, SqliteStore
+from dcsentry.store.sqlite_store import Batch
+from dcsentry.store.store import Store, open_store
+from storekit import pg_database, pg_url, store_url  # noqa: F401 (fixtures)
 
 T0 = datetime(2024, 1, 18, 5, 4, 59, tzinfo=timezone.utc)
 
@@ -27,12 +30,23 @@ def alert(count: int = 1, revision: int = 0) -> Alert:
                  evidence=[Evidence(4776, "DC01", 1, T0)])
 
 
-def test_migrations_are_recorded_and_idempotent(tmp_path):
+def opened(url: str, tmp_path) -> Store:
+    return open_store(url, tmp_path)
+
+
+def test_migrations_are_recorded_and_idempotent(store_url, tmp_path):
+    store = opened(store_url, tmp_path)
+    assert store.backend.migrate() == MIGRATIONS[-1][0]  # a second run applies nothing
+    versions = [r[0] for r in store.query("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == [v for v, _, _ in MIGRATIONS]
+    store.close()
+
+
+def test_sqlite_connection_migrates_in_wal_mode(tmp_path):
     db = connect_sqlite(tmp_path / "s.db")
     assert migrate(db) == MIGRATIONS[-1][0]
     assert migrate(db) == MIGRATIONS[-1][0]
-    versions = [r[0] for r in db.execute("SELECT version FROM schema_version")]
-    assert versions == [v for v, _, _ in MIGRATIONS]
+    assert [r[0] for r in db.execute("SELECT version FROM schema_version")] == [v for v, _, _ in MIGRATIONS]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -43,8 +57,8 @@ def test_sqlite_url_forms(tmp_path):
     assert sqlite_path("rel.db", tmp_path) == tmp_path / "rel.db"
 
 
-def test_batches_are_idempotent(tmp_path):
-    store = SqliteStore(tmp_path / "s.db")
+def test_batches_are_idempotent(store_url, tmp_path):
+    store = opened(store_url, tmp_path)
     b = Batch(events=[(event(1), 1.0), (event(2), 1.0), (event(None), 1.0)], alerts={alert().id: alert()}, checkpoint=10)
     store.commit_batch(b)
     store.commit_batch(b)  # a replay after a crash
@@ -54,8 +68,8 @@ def test_batches_are_idempotent(tmp_path):
     assert store.checkpoint() == 10
 
 
-def test_alert_growth_updates_in_place_and_queues_each_revision(tmp_path):
-    store = SqliteStore(tmp_path / "s.db")
+def test_alert_growth_updates_in_place_and_queues_each_revision(store_url, tmp_path):
+    store = opened(store_url, tmp_path)
     store.commit_batch(Batch(alerts={alert().id: alert()}))
     grown = alert(count=5, revision=1)
     store.commit_batch(Batch(alerts={grown.id: grown}))
@@ -67,8 +81,8 @@ def test_alert_growth_updates_in_place_and_queues_each_revision(tmp_path):
     assert store.count("outbox") == 0
 
 
-def test_user_status_survives_later_growth(tmp_path):
-    store = SqliteStore(tmp_path / "s.db")
+def test_user_status_survives_later_growth(store_url, tmp_path):
+    store = opened(store_url, tmp_path)
     a = alert()
     store.commit_batch(Batch(alerts={a.id: a}))
     assert store.set_status(a.id, "suppressed")
@@ -77,12 +91,11 @@ def test_user_status_survives_later_growth(tmp_path):
     assert store.alerts()[0]["status"] == "suppressed"
 
 
-def test_store_survives_reopen(tmp_path):
-    path = tmp_path / "s.db"
-    store = SqliteStore(path)
+def test_store_survives_reopen(store_url, tmp_path):
+    store = opened(store_url, tmp_path)
     store.commit_batch(Batch(events=[(event(1), 1.0)], checkpoint=3))
     store.close()
-    again = SqliteStore(path)
+    again = opened(store_url, tmp_path)
     assert again.checkpoint() == 3 and again.count("events") == 1
 
 
@@ -109,18 +122,18 @@ def test_spool_rows_are_committed_before_append_returns(tmp_path):
     assert other.execute("SELECT data FROM spool").fetchall() == [(b"hello",)]
 
 
-def test_retention_drops_events_and_activities_that_arrived_long_ago_but_keeps_alerts(tmp_path):
+def test_retention_drops_events_and_activities_that_arrived_long_ago_but_keeps_alerts(store_url, tmp_path):
     from dcsentry.activities.builder import ActivityBuilder
 
-    store = SqliteStore(tmp_path / "s.db")
+    store = opened(store_url, tmp_path)
     old, new = event(1), event(2)
     new.time = T0 + timedelta(days=40)
     builder = ActivityBuilder()
     acts = builder.feed(old) + builder.flush()
     assert len(acts) == 1
     store.commit_batch(Batch(events=[(old, 1000.0), (new, 5000.0)], activities=acts, alerts={alert().id: alert()}))
-    store._db.execute("UPDATE activities SET received_at = 1000.0")
+    assert store.execute("UPDATE activities SET received_at = ?", (1000.0,)) == 1
     assert store.count("activities") == 1
     assert store.expire(2000.0) == 2  # what arrived before the cut-off: the old event and its activity
-    assert [r for (r,) in store._db.execute("SELECT record_id FROM events")] == [2]
+    assert [r for (r,) in store.query("SELECT record_id FROM events")] == [2]
     assert store.count("alerts") == 1

@@ -203,6 +203,7 @@ _ENV = {  # environment variables that set [serve] keys (between the config file
     "DCSENTRY_SYSLOG_UDP": "syslog_udp", "DCSENTRY_SYSLOG_TCP": "syslog_tcp", "DCSENTRY_SYSLOG_TLS": "syslog_tls",
     "DCSENTRY_TLS_CERT": "tls_cert", "DCSENTRY_TLS_KEY": "tls_key", "DCSENTRY_TLS_CLIENT_CA": "tls_client_ca",
     "DCSENTRY_FORWARD": "forward", "DCSENTRY_WEB_CERT": "web_cert", "DCSENTRY_WEB_KEY": "web_key",
+    "DCSENTRY_ROLE": "role", "DCSENTRY_BUS": "bus",
 }
 
 
@@ -215,6 +216,9 @@ def _addresses(values: tuple[str, ...]) -> list[str]:
 @main.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML settings file.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the store and spool live.")
+@click.option("--store", "store_url", metavar="URL",
+              help="Results store: sqlite:PATH (default sqlite:dcsentry.db in the data dir) or "
+                   "postgresql://user@host:5432/db (shared by several nodes).")
 @click.option("--syslog-udp", multiple=True, metavar="HOST:PORT", help="UDP syslog listener(s); port 0 picks one; off.")
 @click.option("--syslog-tcp", multiple=True, metavar="HOST:PORT", help="TCP syslog listener(s) (octet counting or LF).")
 @click.option("--syslog-tls", multiple=True, metavar="HOST:PORT", help="TLS syslog listener(s) (RFC 5425).")
@@ -233,10 +237,15 @@ def _addresses(values: tuple[str, ...]) -> list[str]:
 @click.option("--demo", is_flag=True, help="Also run a simulated domain forwarding attacks to this sensor.")
 @click.option("--sigma", "sigma", multiple=True, metavar="PATH",
               help="Run these Sigma rules and correlations live (file or folder; repeatable; adds to detection.sigma).")
-def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, ...], syslog_tcp: tuple[str, ...],
-          syslog_tls: tuple[str, ...], tls_cert: str | None, tls_key: str | None, tls_client_ca: str | None,
-          web: str | None, web_cert: str | None, web_key: str | None, forward: tuple[str, ...],
-          wef_https: tuple[str, ...], wef_http: tuple[str, ...], demo: bool, sigma: tuple[str, ...]) -> None:
+@click.option("--role", type=click.Choice(["all", "ingest", "detect", "web"]),
+              help="With --bus: ingest (receive, publish), detect (consume, detect, store), web (console only), "
+                   "or all (default; without --bus: everything in one process, as always). docs/scaling.md.")
+@click.option("--bus", metavar="URL", help="NATS JetStream between the nodes: nats://host:4222 (comma list for a cluster).")
+def serve(config_path: str | None, data_dir: str | None, store_url: str | None, syslog_udp: tuple[str, ...],
+          syslog_tcp: tuple[str, ...], syslog_tls: tuple[str, ...], tls_cert: str | None, tls_key: str | None,
+          tls_client_ca: str | None, web: str | None, web_cert: str | None, web_key: str | None,
+          forward: tuple[str, ...], wef_https: tuple[str, ...], wef_http: tuple[str, ...], demo: bool,
+          sigma: tuple[str, ...], role: str | None, bus: str | None) -> None:
     """Run the sensor: receive events over syslog and Windows Event Forwarding, detect, store and
     forward alerts.
 
@@ -256,9 +265,10 @@ def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, 
         if os.environ.get(var):
             value = os.environ[var]
             setattr(s, key, _addresses((value,)) if isinstance(getattr(s, key), list) else value)
-    flags = {"data_dir": data_dir, "tls_cert": tls_cert, "tls_key": tls_key, "tls_client_ca": tls_client_ca,
-             "web": web, "web_cert": web_cert, "web_key": web_key, "syslog_udp": syslog_udp, "syslog_tcp": syslog_tcp,
-             "syslog_tls": syslog_tls, "forward": forward}
+    flags = {"data_dir": data_dir, "store": store_url, "tls_cert": tls_cert, "tls_key": tls_key,
+             "tls_client_ca": tls_client_ca, "web": web, "web_cert": web_cert, "web_key": web_key,
+             "syslog_udp": syslog_udp, "syslog_tcp": syslog_tcp, "syslog_tls": syslog_tls, "forward": forward,
+             "role": role, "bus": bus}
     for key, value in flags.items():
         if value:
             setattr(s, key, _addresses(value) if isinstance(value, tuple) else value)
@@ -268,6 +278,12 @@ def serve(config_path: str | None, data_dir: str | None, syslog_udp: tuple[str, 
         cfg.wef.http = _addresses(wef_http)
     if s.web == "off":
         s.web = ""
+    from .store.backend import store_kind
+
+    try:
+        store_kind(s.store)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     if s.syslog_tls and not s.tls_cert:
         raise click.UsageError("--syslog-tls needs --tls-cert (and --tls-key)")
     if s.web_key and not s.web_cert:

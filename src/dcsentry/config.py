@@ -74,7 +74,7 @@ class Health:
 @dataclass
 class Serve:
     data_dir: str = ""  # default: $XDG_DATA_HOME/dcsentry or ~/.local/share/dcsentry
-    store: str = "sqlite:dcsentry.db"  # relative to the data dir
+    store: str = "sqlite:dcsentry.db"  # sqlite:PATH (relative to the data dir) or postgresql://user@host/db
     syslog_udp: list[str] = field(default_factory=lambda: ["127.0.0.1:5514"])
     syslog_tcp: list[str] = field(default_factory=lambda: ["127.0.0.1:5514"])
     syslog_tls: list[str] = field(default_factory=list)
@@ -87,6 +87,22 @@ class Serve:
     forward: list[str] = field(default_factory=list)  # cef+udp://, cef+tcp://, cef+tls://, jsonl:///
     spool_max_rows: int = 2_000_000
     retention_days: float = 30.0
+    role: str = "all"  # all | ingest | detect | web (docs/scaling.md); all without `bus` = one process
+    bus: str = ""  # nats://host:4222[,nats://...]: the JetStream bus between ingest and detect nodes
+
+
+@dataclass
+class Bus:
+    """The JetStream pipeline's shape; every node of a deployment must agree on it."""
+
+    name: str = "dcsentry"  # prefix of the stream, subjects, consumers and buckets (deployments can share a NATS)
+    partitions: int = 16  # fixed when the stream is created; a new count needs a new name
+    lease_seconds: float = 10.0  # a dead worker's partitions move after at most this long
+    replay_seconds: float = 3600.0  # stream kept behind each checkpoint to rebuild state on takeover
+    retention_hours: float = 24.0  # the stream keeps messages this long (processed or not)
+    max_bytes: int = -1  # stream bound; when full, publishes are refused and ingest pushes back (-1: none)
+    duplicate_window: float = 120.0  # seconds in which JetStream drops a re-published message id
+    batch: int = 2000  # messages per fetch and per store transaction
 
 
 _SECURITY_IDS = (4776, 4728, 4729, 4732, 4733, 4756, 4757, 4624, 4625, 4768, 4769, 4771)
@@ -138,6 +154,7 @@ class Config:
     health: Health = field(default_factory=Health)
     serve: Serve = field(default_factory=Serve)
     wef: Wef = field(default_factory=Wef)
+    bus: Bus = field(default_factory=Bus)
 
 
 def _subscriptions(value: Any, where: str) -> list[WefSubscription]:

@@ -11,7 +11,7 @@ import threading
 from ..alerts import Alert, Evidence
 from ..formats.values import parse_time
 from ..sinks.forward import Sink
-from ..store.sqlite_store import SqliteStore
+from ..store.store import Store
 
 
 def alert_from_dict(d: dict) -> Alert:
@@ -32,7 +32,7 @@ class Forwarder:
     """Outbox -> sinks. A row leaves the outbox once every sink has delivered it (its queue is
     empty after a flush); while a sink is down, rows stay, and nothing is handed over twice."""
 
-    def __init__(self, store: SqliteStore, sinks: dict[str, Sink]) -> None:
+    def __init__(self, store: Store, sinks: dict[str, Sink]) -> None:
         self.store = store
         self.sinks = sinks  # url -> sink
         self.handed_upto: int | None = None  # outbox rows given to the sinks, not yet delivered

@@ -18,7 +18,7 @@ from ..alerts import Alert
 from ..audit.requirements import overdue
 from ..config import Health, Wef
 from ..sources.wef.status import bookmark_positions, last_delivery, silent_clients
-from ..store.sqlite_store import SqliteStore
+from ..store.store import Store
 
 HEALTH_CLASSES = {
     "ntlm-auditing": "NtlmAuditingNotEnabledMonitoringAlert",
@@ -47,7 +47,7 @@ def health_alert(check: str, key: str, start: float, title: str, description: st
 class HealthChecker:
     """Evaluate every `check_interval`; `ingest` gives the receiving side's counters."""
 
-    def __init__(self, store: SqliteStore, cfg: Health, ingest: Callable[[], dict], spool_bound: int,
+    def __init__(self, store: Store, cfg: Health, ingest: Callable[[], dict], spool_bound: int,
                  wef: tuple[Wef, Callable[[], list[dict]]] | None = None) -> None:
         self.store = store
         self.wef = wef

@@ -11,29 +11,29 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
 
 from ..activities.sensitive import SensitiveGroups
-from ..audit.requirements import health_key
 from ..config import Detection, Wef
 from ..detectors.engine import DetectionEngine
 from ..detectors.honeytoken import HoneytokenDetector
 from ..model import Origin, WindowsEvent
 from ..sources.wef.identity import WefChecks, decode_wef
 from ..store.spool import Spool, SpoolRow
+from ..store.rows import Batch
 from ..store.settings import effective_detection, runtime_settings, settings_version
-from ..store.sqlite_store import Batch, SqliteStore, stored_event_ids
+from ..store.store import Store
+from .pipeline import Pipeline
 
 Decoder = Callable[[bytes, Origin], tuple[str, WindowsEvent]]  # -> (layout, event); raises ValueError
 
 REPLAY_ROWS = 200_000  # rows kept behind the checkpoint and replayed after a restart
 SETTINGS_POLL = 2.0  # seconds between looks at the run-time settings (console / API changes)
-_STORED = stored_event_ids()
 
 
 class Processor:
-    def __init__(self, store: SqliteStore, spool: Spool, detection: Detection, decode: Decoder,
+    def __init__(self, store: Store, spool: Spool, detection: Detection, decode: Decoder,
                  batch_rows: int = 5000, wef: Wef | None = None) -> None:
         self.store = store
         self.spool = spool
@@ -43,14 +43,14 @@ class Processor:
         self.engine = DetectionEngine(detection, store.load_baseline(), keep_alerts=False)
         self._settings_version = 0.0
         self._settings_checked = 0.0
-        self._counted: OrderedDict[str, None] = OrderedDict()  # alert ids already counted as raised
+        self.pipeline = Pipeline(self.engine)  # the step a detect worker of the distributed mode runs too
         self.checkpoint = store.checkpoint()
         self.counters: Counter = Counter()
         self.by_layout: Counter = Counter()
         self.failed_by_peer: Counter = Counter()
         self.parsed_by_peer: Counter = Counter()
-        self.by_event: Counter = Counter()
-        self.by_alert: Counter = Counter()
+        self.by_event = self.pipeline.by_event
+        self.by_alert = self.pipeline.by_alert
         self.samples: dict[str, str] = {}  # peer -> a message that fit no layout, for the operator
         self._last_save = time.monotonic()
         self._dirty = False
@@ -127,7 +127,7 @@ class Processor:
 
     def _process(self, rows: list[SpoolRow], count: bool) -> Batch:
         batch = Batch()
-        engine = self.engine
+        pipeline = self.pipeline
         for row in rows:
             origin = Origin(row.peer, row.seq)
             host = row.peer.split("://", 1)[-1].rsplit(":", 1)[0]
@@ -154,45 +154,17 @@ class Processor:
                 self.by_layout[layout] += 1
                 self.parsed_by_peer[host] += 1
                 self.by_event[ev.event_id] += 1
-            if ev.event_id in _STORED:
-                batch.events.append((ev, row.received_at))
-                self._health(batch, ev, row.received_at)
-            before = engine.activities
-            for alert in engine.feed(ev):
-                batch.alerts[alert.id] = alert
-            if engine.activities != before:
-                batch.activities.extend(engine.last_activities)
+            pipeline.add(batch, ev, row.received_at)
         if count:
-            for alert_id, a in batch.alerts.items():
-                if alert_id not in self._counted:
-                    self._counted[alert_id] = None
-                    self.by_alert[a.type] += 1
-                    if len(self._counted) > 100_000:
-                        self._counted.popitem(last=False)
+            pipeline.tally(batch)
         return batch
-
-    def _health(self, batch: Batch, ev: WindowsEvent, received_at: float) -> None:
-        """When each DC last sent each event the health checks (and `audit --events`) look for."""
-        key = health_key(ev.event_id, ev.channel, ev.computer)
-        if key is None:
-            return
-        h = batch.health.get(key)
-        utc = ev.time.isoformat()
-        if h is None:
-            batch.health[key] = [received_at, received_at, utc, 1]
-        else:
-            h[1] = max(h[1], received_at)
-            h[2] = utc
-            h[3] += 1
 
     def release_pending(self) -> None:
         """Nothing came for a while: 4776s still waiting for their 8004 go on without a server, so
         a quiet stream cannot hold an attack's last attempts back."""
         self._last_input = 0.0
         batch = Batch()
-        for alert in self.engine.finish():
-            batch.alerts[alert.id] = alert
-        batch.activities.extend(self.engine.last_activities)
+        self.pipeline.release(batch)
         if batch.alerts or batch.activities:
             self.store.commit_batch(batch)
 

@@ -5,6 +5,11 @@ the connection reads on, and while the spool holds `spool_max_rows` unprocessed 
 TCP/TLS readers wait (the kernel then pushes back on the senders) and UDP datagrams are dropped
 and counted. SIGTERM/SIGINT: stop accepting, finish in-flight batches, let the processor drain the
 spool and the forwarder the outbox, then exit.
+
+With `--bus` (docs/scaling.md) the roles split: an ingest node publishes each batch to JetStream
+instead of the spool (the connection reads on after the PubAcks), a detect node runs the stream's
+detect worker as its child process instead of the spool processor, a web node only serves the
+console; `all` is both ingest and detect.
 """
 
 from __future__ import annotations
@@ -24,9 +29,9 @@ from ..config import Config
 from ..sources.syslog.listeners import ListenerSet, Received
 from ..sources.syslog.tls import server_context
 from ..sources.wef.intake import WefIntake
-from ..store.db import sqlite_path
+from ..store.backend import resolve_store_url
 from ..store.spool import Spool, WefUpdate
-from ..store.sqlite_store import SqliteStore
+from ..store.store import open_store
 from ..store.tokens import demo_token, first_start_token
 from ..web.app import WebOptions, create_app
 from .worker import WorkerPaths, worker_main
@@ -57,11 +62,23 @@ class Service:
         self.announce = announce
         self.dir = data_dir(cfg.serve.data_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.store_path = sqlite_path(cfg.serve.store, self.dir)
-        self.store = SqliteStore(self.store_path)  # migrations run before anything else opens it
-        self.spool = Spool(self.dir / "spool.db", cfg.serve.spool_max_rows)
+        self.store_url = resolve_store_url(cfg.serve.store, self.dir)
+        self.store = open_store(self.store_url, self.dir)  # migrations run before anything else opens it
+        self.role, self.bus = check_role(cfg.serve.role, cfg.serve.bus)
+        if self.bus and (cfg.wef.https or cfg.wef.http):
+            raise ValueError("Windows Event Forwarding listeners run on a node without --bus for now: the WEF "
+                             "bookmarks and sender checks live in the local spool (docs/wef.md)")
+        self.listen, self.process = self.role in ("all", "ingest"), self.role in ("all", "detect")
+        self.publisher = None
+        if self.bus and self.listen:
+            from ..bus.detect import node_name
+            from ..bus.ingest import BusIngest
+
+            self.node = node_name()
+            self.publisher = BusIngest(cfg, self.node, announce)
+        self.spool = Spool(self.dir / "spool.db", cfg.serve.spool_max_rows) if self.listen and not self.bus else None
         self.max_rows = cfg.serve.spool_max_rows
-        self.last_seq = self.spool.last_seq()
+        self.last_seq = self.spool.last_seq() if self.spool else 0
         self.checkpoint = self.store.checkpoint()
         self._checkpoint_read = 0.0
         self.listeners: ListenerSet | None = None
@@ -74,6 +91,8 @@ class Service:
 
     # -- the receiving side ------------------------------------------------------------------------
     def depth(self) -> int:
+        if self.spool is None:
+            return 0
         now = time.monotonic()
         if now - self._checkpoint_read > 0.1:
             self.checkpoint = self.store.checkpoint()
@@ -81,6 +100,9 @@ class Service:
         return max(0, self.last_seq - self.checkpoint)
 
     async def consume(self, batch: list[Received]) -> None:
+        if self.publisher is not None:  # returns after JetStream acknowledged the whole batch
+            await self.publisher.publish(batch)
+            return
         while self.depth() >= self.max_rows:  # backpressure: this connection reads nothing meanwhile
             await asyncio.sleep(0.05)
         rows = [(r.received_at, r.peer if r.peer_name is None else f"{r.peer}#{r.peer_name}", r.transport, r.data)
@@ -105,6 +127,8 @@ class Service:
         return await asyncio.to_thread(self.spool.wef_bookmark, client, subscription)
 
     def ingest_counters(self) -> dict:
+        if not self.listen:  # detect and web nodes show the deployment's figures, merged by the leader
+            return self.store.counters().get("ingest", {})
         c = dict(self.listeners.counters) if self.listeners else {}
         out = {"received": {t: c.get(f"received_messages_{t}", 0) for t in ("udp", "tcp", "tls")},
                "received_bytes": {t: c.get(f"received_bytes_{t}", 0) for t in ("udp", "tcp", "tls")}}
@@ -128,13 +152,22 @@ class Service:
     def start_worker(self) -> None:
         ctx = mp.get_context("spawn")
         self._stop, self._ready = ctx.Event(), ctx.Event()
-        paths = WorkerPaths(self.store_path, self.dir / "spool.db", self.web_url or "http://127.0.0.1:8080", os.getpid())
-        self.worker = ctx.Process(target=worker_main, args=(self.cfg, paths, self._stop, self._ready),
-                                  name="dcsentry-processor", daemon=False)
+        console = self.web_url or "http://127.0.0.1:8080"
+        if self.bus:
+            from ..bus.detect import detect_main
+
+            self.worker = ctx.Process(target=detect_main, args=(self.cfg, self.store_url, self.dir, console, os.getpid(),
+                                                                self._stop, self._ready), name="dcsentry-detect")
+        else:
+            paths = WorkerPaths(self.store_url, self.dir / "spool.db", console, os.getpid())
+            self.worker = ctx.Process(target=worker_main, args=(self.cfg, paths, self._stop, self._ready),
+                                      name="dcsentry-processor", daemon=False)
         self.worker.start()
 
     def ready(self) -> bool:
-        return bool(self.worker and self.worker.is_alive() and self._ready.is_set() and self.listeners)
+        worker = not self.process or bool(self.worker and self.worker.is_alive() and self._ready.is_set())
+        intake = not self.listen or bool(self.listeners and (self.publisher is None or self.publisher.connected))
+        return worker and intake
 
     async def start_web(self) -> uvicorn.Server | None:
         if not self.cfg.serve.web:
@@ -189,13 +222,19 @@ class Service:
         tls_ctx = server_context(s.tls_cert, s.tls_key or None, client_ca=s.tls_client_ca or None) if s.syslog_tls else None
         if self.cfg.wef.https or self.cfg.wef.http:
             self.wef = WefIntake(self.cfg.wef, self.consume_wef, self.wef_bookmark)
-        self.listeners = ListenerSet(self.consume, udp_accept=lambda: self.depth() < self.max_rows,
-                                     tls_context=tls_ctx)
+        accept = (lambda: self.publisher.connected) if self.publisher else (lambda: self.depth() < self.max_rows)
+        self.listeners = ListenerSet(self.consume, udp_accept=accept, tls_context=tls_ctx) if self.listen else None
         web = await self.start_web()
-        self.start_worker()
-        bound = await self.listeners.start(udp=[host_port(a) for a in s.syslog_udp],
-                                           tcp=[host_port(a) for a in s.syslog_tcp],
-                                           tls=[host_port(a) for a in s.syslog_tls])
+        if self.publisher is not None:
+            await self.publisher.start(stop)
+            self.announce(f"ingest node {self.node} publishing to {self.bus} ({self.cfg.bus.partitions} partitions)")
+        if self.process:
+            self.start_worker()
+        bound = []
+        if self.listeners is not None:
+            bound = await self.listeners.start(udp=[host_port(a) for a in s.syslog_udp],
+                                               tcp=[host_port(a) for a in s.syslog_tcp],
+                                               tls=[host_port(a) for a in s.syslog_tls])
         for transport, host, port in bound:
             self.announce(f"syslog-{transport} listening on {host}:{port}")
         if self.wef is not None:
@@ -215,21 +254,44 @@ class Service:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
             except asyncio.TimeoutError:
                 pass
-            self.store.save_counters("ingest", self.ingest_counters())
-            self.print_new_alerts()
+            self.save_counters()
+            if self.process:
+                self.print_new_alerts()
             if self.worker is not None and not self.worker.is_alive() and not stop.is_set():
                 self.announce(f"processor exited ({self.worker.exitcode}); restarting it")
                 self.start_worker()
-        await self.listeners.stop(drain=True)
+        if self.listeners is not None:
+            await self.listeners.stop(drain=True)
         if self.wef is not None:
             await self.wef.stop()
-        self.store.save_counters("ingest", self.ingest_counters())
-        self._stop.set()
-        await asyncio.to_thread(self.worker.join)
+        self.save_counters()
+        if self.publisher is not None:
+            await self.publisher.close()
+        if self.worker is not None:
+            self._stop.set()
+            await asyncio.to_thread(self.worker.join)
         if web is not None:
             await self.web_app.state.live.close()  # ends the event streams, so the server can stop
             web.should_exit = True
             await self._web_task
-        self.spool.close()
+        if self.spool is not None:
+            self.spool.close()
         self.store.close()
         return 0
+
+    def save_counters(self) -> None:
+        if not self.listen:
+            return
+        if self.publisher is None:
+            self.store.save_counters("ingest", self.ingest_counters())
+        else:  # one row per ingest node; the leader adds them up
+            self.store.save_counters(f"ingest:{self.node}", {**self.ingest_counters(), "parse": self.publisher.snapshot(),
+                                                             "saved_at": time.time()})
+
+
+def check_role(role: str, bus: str) -> tuple[str, str]:
+    if role not in ("all", "ingest", "detect", "web"):
+        raise ValueError(f"--role must be all, ingest, detect or web, got {role!r}")
+    if role in ("ingest", "detect") and not bus:
+        raise ValueError(f"--role {role} needs --bus nats://HOST:PORT (the stream between ingest and detect nodes)")
+    return role, bus

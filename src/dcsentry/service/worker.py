@@ -1,7 +1,7 @@
 """The processor process: spool -> detection -> store, the outbox forwarder and health checks.
 
 It runs apart from the receiving process so that parsing and detection get a core of their own
-while the listeners keep accepting; the two meet only in the SQLite spool and store.
+while the listeners keep accepting; the two meet only in the SQLite spool and the store.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ..config import Config
 from ..lifeline import die_with_parent
 from ..sinks.forward import open_sink
 from ..store.spool import Spool
-from ..store.sqlite_store import SqliteStore
+from ..store.store import open_store
 from .decode import decode_message
 from .forwarder import Forwarder
 from .health import HealthChecker
@@ -25,7 +25,7 @@ from .processor import Processor
 
 @dataclass(frozen=True)
 class WorkerPaths:
-    store: Path
+    store: str  # the store's URL, SQLite paths absolute (store.backend.resolve_store_url)
     spool: Path
     console_url: str
     parent_pid: int
@@ -36,7 +36,7 @@ def worker_main(cfg: Config, paths: WorkerPaths, stop: "threading.Event", ready:
     die_with_parent(paths.parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    store = SqliteStore(paths.store)
+    store = open_store(paths.store, paths.spool.parent)
     spool = Spool(paths.spool, cfg.serve.spool_max_rows)
     sinks = {url: open_sink(url, console_url=paths.console_url) for url in cfg.serve.forward}
     forwarder = Forwarder(store, sinks)

@@ -1,13 +1,13 @@
-"""Opening the store by URL, and the schema migrations that every backend runs.
+"""The schema migrations that every backend runs, and the SQLite file plumbing.
 
-SQL here stays portable (no SQLite-only syntax in the schema; `?` placeholders are rewritten for
-PostgreSQL drivers), so the PostgreSQL store of the scale-out issue runs the same migrations.
+MIGRATIONS is a plain list of (version, name, [statements]) in portable SQL with SQLite's column
+types; store/dialect.py maps the types for PostgreSQL (INTEGER PRIMARY KEY -> identity, BLOB ->
+BYTEA, REAL -> DOUBLE PRECISION). Append new versions at the end; never edit an applied one.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
@@ -115,20 +115,7 @@ def close_quietly(db: sqlite3.Connection) -> None:
 
 
 def migrate(db: sqlite3.Connection) -> int:
-    """Apply the migrations not yet applied; returns the schema version."""
-    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT, applied_at REAL)")
-    done = {r[0] for r in db.execute("SELECT version FROM schema_version")}
-    for version, name, statements in MIGRATIONS:
-        if version in done:
-            continue
-        db.execute("BEGIN")
-        try:
-            for sql in statements:
-                db.execute(sql)
-            db.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)",
-                       (version, name, time.time()))
-            db.execute("COMMIT")
-        except Exception:
-            db.execute("ROLLBACK")
-            raise
-    return max((v for v, _, _ in MIGRATIONS), default=0)
+    """Apply the migrations not yet applied to a SQLite connection; returns the schema version."""
+    from .backend import SqliteBackend
+
+    return SqliteBackend(conn=db).migrate()

@@ -23,6 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from .. import __version__
 from ..config import Detection
 from .live import Live
+from ..store.store import Store
 from .metrics import ServiceCollector, exposition
 from .security import Guard, LoginRequired, reader
 
@@ -40,7 +41,7 @@ class WebOptions:
     demo: bool = False
 
 
-def create_app(store: Any, ingest: Callable[[], dict], ready: Callable[[], bool],
+def create_app(store: Store, ingest: Callable[[], dict], ready: Callable[[], bool],
                options: WebOptions | None = None) -> Any:
     """The app wrapped in the request guard (body cap, security headers): hand the result to uvicorn."""
     options = options or WebOptions()

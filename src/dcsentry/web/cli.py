@@ -9,12 +9,11 @@ import time
 import click
 
 from ..config import load_config
-from ..store.db import sqlite_path
-from ..store.sqlite_store import SqliteStore
+from ..store.store import Store, open_store
 from ..store.tokens import ROLES, create_token, list_tokens, revoke_token
 
 
-def _open(config_path: str | None, data_dir: str | None) -> SqliteStore:
+def _open(config_path: str | None, data_dir: str | None) -> Store:
     from ..service.runner import data_dir as resolve
 
     try:
@@ -22,7 +21,7 @@ def _open(config_path: str | None, data_dir: str | None) -> SqliteStore:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     base = resolve(data_dir or os.environ.get("DCSENTRY_DATA_DIR") or cfg.serve.data_dir)
-    return SqliteStore(sqlite_path(os.environ.get("DCSENTRY_STORE") or cfg.serve.store, base))
+    return open_store(os.environ.get("DCSENTRY_STORE") or cfg.serve.store, base)
 
 
 _where = [click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML settings file."),

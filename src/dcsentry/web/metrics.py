@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator, Mapping
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from ..store.sqlite_store import SqliteStore
+from ..store.store import Store
 
 
 class ServiceCollector:
-    def __init__(self, ingest: Callable[[], dict], store: SqliteStore, web: Mapping[str, int] | None = None) -> None:
+    def __init__(self, ingest: Callable[[], dict], store: Store, web: Mapping[str, int] | None = None) -> None:
         self.ingest = ingest
         self.store = store
         self.web = web if web is not None else {}

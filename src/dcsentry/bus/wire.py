@@ -1,0 +1,128 @@
+"""What travels on the stream, which partition it goes to, and its deduplication id.
+
+A message is one decoded Windows event in an envelope (msgpack). Its partition is a stable hash of
+the *detection key*, so every event a detector counts together reaches the same worker:
+
+- NTLM/Kerberos authentications (4776, 4625, 4768, 4771) and the NTLM audit 8004-8006 by their
+  source: the address when the event has one, else the workstation name, exactly as
+  `AuthActivity.source` (and the 4776/8004 join is on DC + account + workstation, so both halves
+  meet). Brute force (source + account), spray and enumeration (source) stay on one partition.
+- Group membership changes by the actor who made them (sensitive-group alerts and their baseline
+  are per actor); service installs by the host they were installed on.
+- Everything no detector counts by a key (4769, 4624, ... most of a DC's traffic) by its message
+  id: spread evenly, so one busy DC does not make one partition hot.
+
+An event of a honeytoken account is also sent, flagged, to the partition of the token, where only
+the honeytoken detector sees it: one alert per token, whichever sources used it.
+
+`Nats-Msg-Id` is the event's store key (computer, channel, record id), or a content hash when a
+layout carries no record id: JetStream drops a re-publish inside its duplicate window, the worker
+drops one it has already fed, and the store inserts an event once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+
+import msgspec
+
+from ..activities.builder import _host, _ip, _short
+from ..catalogue import GROUP_ADD_IDS, GROUP_REMOVE_IDS, NTLM_CHANNEL, NTLM_DC_AUDIT_IDS
+from ..config import Detection
+from ..detectors.base import Incidents
+from ..detectors.honeytoken import HoneytokenDetector
+from ..model import WindowsEvent
+
+GROUP_IDS = GROUP_ADD_IDS | GROUP_REMOVE_IDS
+SERVICE_IDS = frozenset({7045, 4697})
+
+
+class Envelope(msgspec.Struct, array_like=True, gc=False):
+    event: WindowsEvent
+    received_at: float
+    peer: str  # the sending host, for per-peer counters
+    dc: bool = False  # the event's computer is known to be a domain controller (ingest's view)
+    token: bool = False  # the honeytoken copy: for the honeytoken detector only, not stored again
+
+
+_enc = msgspec.msgpack.Encoder()
+_dec = msgspec.msgpack.Decoder(Envelope)
+
+
+def encode(env: Envelope) -> bytes:
+    return _enc.encode(env)
+
+
+def decode(data: bytes) -> Envelope:
+    """Raises msgspec.DecodeError for a message that is not an envelope."""
+    return _dec.decode(data)
+
+
+def msg_id(ev: WindowsEvent) -> str:
+    if ev.record_id is not None:
+        return f"{ev.computer}|{ev.channel}|{ev.record_id}"
+    body = msgspec.msgpack.encode(msgspec.structs.replace(ev, origin=None))
+    return "h|" + hashlib.blake2b(body, digest_size=12).hexdigest()
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """Stable across processes and versions (not Python's salted hash)."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % partitions
+
+
+def detection_key(ev: WindowsEvent) -> str | None:
+    """The key the detectors count this event by, or None when none does."""
+    eid, d = ev.event_id, ev.data
+    if eid == 4776 and ev.channel == "Security":
+        return "src:" + (_host(d.get("Workstation", "")) or "unknown")
+    if eid in NTLM_DC_AUDIT_IDS and ev.channel == NTLM_CHANNEL:
+        return "src:" + (_host(d.get("WorkstationName", "")) or "unknown")
+    if eid == 4625:
+        return "src:" + (_ip(d.get("IpAddress", "")) or _host(d.get("WorkstationName", "")) or "unknown")
+    if eid in (4768, 4771) and ev.channel == "Security":
+        return "src:" + (_ip(d.get("IpAddress", "")) or "unknown")
+    if eid in GROUP_IDS:
+        sid = (d.get("SubjectUserSid", "") or "").strip()
+        return "actor:" + (sid or d.get("SubjectUserName", "") or "unknown").upper()
+    if eid in SERVICE_IDS:
+        return "host:" + _short(ev.computer)
+    return None
+
+
+def dc_of(ev: WindowsEvent) -> str | None:
+    """The computer when this event proves it is a DC (the rule of ActivityBuilder.dcs)."""
+    eid = ev.event_id
+    if (eid in (4768, 4771) and ev.channel == "Security") or (eid in NTLM_DC_AUDIT_IDS and ev.channel == NTLM_CHANNEL) \
+            or (eid in GROUP_IDS and eid not in (4732, 4733)):
+        return _short(ev.computer)
+    return None
+
+
+class Router:
+    """Event -> [(partition, is the honeytoken copy)]."""
+
+    def __init__(self, detection: Detection, partitions: int) -> None:
+        self.partitions = partitions
+        self._tokens = HoneytokenDetector(detection, Incidents(detection))
+        self.has_tokens = bool(self._tokens.names or self._tokens.sids)
+
+    def token_of(self, ev: WindowsEvent) -> str | None:
+        if not self.has_tokens:
+            return None
+        eid, d = ev.event_id, ev.data
+        if eid in (4776, 4625, 4768, 4771):
+            return self._tokens._match(d.get("TargetUserName", ""), d.get("TargetSid", "") or d.get("TargetUserSid", ""))
+        if eid in NTLM_DC_AUDIT_IDS:
+            return self._tokens._match(d.get("UserName", ""))
+        if eid in GROUP_IDS:
+            return self._tokens._match(d.get("MemberName", ""), d.get("MemberSid", ""))
+        return None
+
+    def route(self, ev: WindowsEvent, mid: str | None = None) -> list[tuple[int, bool]]:
+        key = detection_key(ev) or "id:" + (mid or msg_id(ev))
+        out = [(partition_of(key, self.partitions), False)]
+        token = self.token_of(ev)
+        if token is not None:
+            out.append((partition_of("token:" + token, self.partitions), True))
+        return out
