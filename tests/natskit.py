@@ -105,6 +105,10 @@ class Cluster:
     def start(self) -> "Cluster":
         for node in self.detect + self.ingest:
             node.start()
+        # The nodes share one store: the first to start printed the admin token; all of them accept it.
+        self.token = next((n.token for n in self.detect + self.ingest if n.token), None)
+        for node in self.detect + self.ingest:
+            node.token = self.token
         return self
 
     def stop(self) -> None:

@@ -95,6 +95,7 @@ def test_same_corpus_gives_the_same_alerts_distributed_and_in_one_process(tmp_pa
         metrics = cluster.detect[0].http("/metrics")[1]
         assert 'dcsentry_alerts_total{type="brute-force"} 1.0' in metrics
         web = Serve(tmp_path / "web", "--role", "web", "--store", pg_url).start()  # the console from the store only
+        web.token = cluster.token
         try:
             assert web.http("/readyz")[0] == 200
             wait_for(lambda: f"dcsentry_events_total{{event_id=\"4625\"}} {3561.0}" in web.http("/metrics")[1],
