@@ -33,6 +33,7 @@ from ..store.rows import Batch
 from ..store.store import Store, open_store
 from ..service.forwarder import Forwarder
 from ..service.health import HealthChecker
+from ..service.settings_watch import SettingsWatch, follow
 from .connect import Names, connect, ensure_stream
 from .leases import Leases
 from .merge import merged_counters
@@ -62,6 +63,7 @@ class DetectWorker:
         self.health: dict[tuple[str, int], list] = {}
         self._health_at = time.monotonic()
         self.leases: Leases | None = None
+        self.settings = SettingsWatch(store, cfg.detection)  # every owned partition applies what it reads
 
     # -- partitions -------------------------------------------------------------------------------
     async def _partition(self, runner: PartitionRunner) -> None:
@@ -93,7 +95,7 @@ class DetectWorker:
 
     def _runner(self, p: int) -> PartitionRunner:
         return PartitionRunner(p, self.js, self.names, self.store, self.cfg, self.by_event, self.by_alert,
-                               self.counters, self._add_health)
+                               self.counters, self._add_health, self.settings)
 
     def _add_health(self, marks: dict) -> None:
         for key, (first, last, last_utc, n) in marks.items():
@@ -143,6 +145,8 @@ class DetectWorker:
         self.leases = Leases(self.js, self.names, self.node, cfg.bus.partitions, cfg.bus.lease_seconds)
         await self.leases.open()
         leader = LeaderJobs(self.store, cfg, self)
+        # read before any partition processes a message; each applies the latest between its batches
+        settings_task = await follow(self.settings, lambda eff: None, self.counters)
         if ready is not None:
             ready.set()
         self.announce(f"detect worker {self.node} on {cfg.bus.partitions} partitions")
@@ -173,6 +177,7 @@ class DetectWorker:
             await asyncio.sleep(max(0.0, period - (time.monotonic() - t0)))
         for p in list(self.tasks):
             await self._give_back(p)
+        settings_task.cancel()
         await self.leases.release_all()
         await self._flush_health()
         await asyncio.to_thread(leader.close)
@@ -191,7 +196,8 @@ class DetectWorker:
 
     def snapshot(self) -> dict:
         return {"by_event": {str(k): v for k, v in self.by_event.items()}, "by_alert": dict(self.by_alert),
-                "partitions": len(self.tasks), "lag": self.lag, **{k: v for k, v in self.counters.items()}, "saved_at": time.time()}
+                "partitions": len(self.tasks), "lag": self.lag,
+                "settings_version": self.settings.version, **{k: v for k, v in self.counters.items()}, "saved_at": time.time()}
 
 
 class LeaderJobs:

@@ -23,6 +23,7 @@ from nats.aio.client import Client
 from ..config import Config
 from ..model import Origin
 from ..service.decode import decode_message
+from ..service.settings_watch import SettingsWatch, follow
 from ..sources.syslog.listeners import Received
 from .connect import Names, bucket, connect, ensure_stream
 from .wire import SERVICE_IDS, Envelope, Router, dc_of, encode, msg_id
@@ -35,11 +36,12 @@ def peer_host(peer: str) -> str:
 
 
 class BusIngest:
-    def __init__(self, cfg: Config, node: str, announce: Callable[[str], None]) -> None:
+    def __init__(self, cfg: Config, node: str, announce: Callable[[str], None], store: object = None) -> None:
         self.cfg = cfg
         self.node = node
         self.names = Names(cfg.bus.name)
         self.router = Router(cfg.detection, cfg.bus.partitions)
+        self.settings = SettingsWatch(store, cfg.detection) if store is not None else None
         self.announce = announce
         self.nc: Client | None = None
         self.dcs: set[str] = set()
@@ -57,6 +59,8 @@ class BusIngest:
         await ensure_stream(self.js, self.names, self.cfg.bus)
         self.dc_kv = await bucket(self.js, self.names.dcs)
         self._tasks.append(asyncio.create_task(self._watch_dcs()))
+        if self.settings is not None:  # run-time honeytokens (console / API) for the routing
+            self._tasks.append(await follow(self.settings, self.router.set_honeytokens, self.counters))
 
     @property
     def connected(self) -> bool:
@@ -149,6 +153,7 @@ class BusIngest:
                 "failed_by_peer": dict(self.failed_by_peer), "parsed_by_peer": dict(self.parsed_by_peer),
                 "samples": dict(list(self.samples.items())[:50]), "published": self.counters["published"],
                 "duplicates": self.counters["duplicates"], "publish_retries": self.counters["publish_retries"],
+                "settings_version": self.settings.version if self.settings is not None else 0.0,
                 "saved_at": time.time()}
 
     async def close(self) -> None:

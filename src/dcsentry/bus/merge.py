@@ -7,12 +7,13 @@ from __future__ import annotations
 import time
 
 GAUGES = frozenset({"connections_open", "lag", "partitions"})
+NOT_SUMMED = frozenset({"saved_at", "settings_version"})  # per node: what a sum of them would mean nothing
 STALE = 120.0  # a node silent this long no longer counts in the gauges (its totals still count)
 
 
 def add_into(total: dict, part: dict, gauges: bool = True) -> None:
     for k, v in part.items():
-        if k == "saved_at" or (not gauges and k in GAUGES):
+        if k in NOT_SUMMED or (not gauges and k in GAUGES):
             continue
         if isinstance(v, bool):
             continue

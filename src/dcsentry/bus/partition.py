@@ -18,6 +18,7 @@ dropped by its message id.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import time
 from collections import Counter, OrderedDict, deque
@@ -34,6 +35,7 @@ from ..detectors.baseline import Baseline
 from ..detectors.engine import DetectionEngine
 from ..detectors.honeytoken import HoneytokenDetector
 from ..service.pipeline import Pipeline
+from ..service.settings_watch import Applied, SettingsWatch
 from ..store.rows import Batch
 from ..store.store import Store
 from .connect import Names
@@ -48,16 +50,18 @@ class LeaseLost(Exception):
 
 
 def token_engine(cfg: Config) -> DetectionEngine:
-    """Only the honeytoken detector: it sees the flagged copies of honeytoken events."""
-    engine = DetectionEngine(cfg.detection, Baseline(), keep_alerts=False)
+    """Only the honeytoken detector: it sees the flagged copies of honeytoken events. Its own copy
+    of the settings, which run-time changes update in place."""
+    engine = DetectionEngine(copy.deepcopy(cfg.detection), Baseline(), keep_alerts=False)
     engine.detectors = [d for d in engine.detectors if isinstance(d, HoneytokenDetector)]
+    engine.sigma = None  # the main engine runs the Sigma rules on the original event: not twice
     return engine
 
 
 class PartitionRunner:
     def __init__(self, p: int, js: JetStreamContext, names: Names, store: Store, cfg: Config,
                  by_event: Counter, by_alert: Counter, counters: Counter,
-                 health: Callable[[dict], None] | None = None) -> None:
+                 health: Callable[[dict], None] | None = None, settings: SettingsWatch | None = None) -> None:
         self.p = p
         self.js = js
         self.names = names
@@ -71,6 +75,9 @@ class PartitionRunner:
         self.tokens = Pipeline(token_engine(cfg))
         for pl in (self.main, self.tokens):
             pl.by_event, pl.by_alert = by_event, by_alert
+        # run-time settings (console / API), applied between batches; the main engine's honeytoken
+        # list stays empty: the token engine raises those alerts
+        self.settings = [Applied(settings, self.main.engine, tokens=False), Applied(settings, self.tokens.engine)]
         self.counters = counters
         self.health = health  # takes each batch's DC-health marks (written apart: see DetectWorker)
         self.seen: OrderedDict[str, None] = OrderedDict()
@@ -121,6 +128,8 @@ class PartitionRunner:
         if not msgs:
             await self._idle(valid)
             return 0
+        for applied in self.settings:  # what the watch read before this fetch returned applies to it
+            applied.sync()
         t1 = time.perf_counter()
         batch, live, last = await asyncio.to_thread(self._process, msgs)
         t2 = time.perf_counter()

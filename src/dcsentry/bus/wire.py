@@ -104,8 +104,12 @@ class Router:
 
     def __init__(self, detection: Detection, partitions: int) -> None:
         self.partitions = partitions
-        self._tokens = HoneytokenDetector(detection, Incidents(detection))
-        self.has_tokens = bool(self._tokens.names or self._tokens.sids)
+        self.set_honeytokens(detection)
+
+    def set_honeytokens(self, detection: Detection) -> None:
+        """The honeytoken list to route by (the file's, then the run-time one as it changes)."""
+        tokens = HoneytokenDetector(detection, Incidents(detection))
+        self._tokens, self.has_tokens = tokens, bool(tokens.names or tokens.sids)
 
     def token_of(self, ev: WindowsEvent) -> str | None:
         if not self.has_tokens:

@@ -8,28 +8,24 @@ updates in that replay are idempotent upserts): a restart raises nothing twice.
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 
-from ..activities.sensitive import SensitiveGroups
 from ..config import Detection, Wef
 from ..detectors.engine import DetectionEngine
-from ..detectors.honeytoken import HoneytokenDetector
 from ..model import Origin, WindowsEvent
 from ..sources.wef.identity import WefChecks, decode_wef
 from ..store.spool import Spool, SpoolRow
 from ..store.rows import Batch
-from ..store.settings import effective_detection, runtime_settings, settings_version
 from ..store.store import Store
 from .pipeline import Pipeline
+from .settings_watch import SettingsWatch, apply
 
 Decoder = Callable[[bytes, Origin], tuple[str, WindowsEvent]]  # -> (layout, event); raises ValueError
 
 REPLAY_ROWS = 200_000  # rows kept behind the checkpoint and replayed after a restart
-SETTINGS_POLL = 2.0  # seconds between looks at the run-time settings (console / API changes)
 
 
 class Processor:
@@ -39,10 +35,8 @@ class Processor:
         self.spool = spool
         self.decode = decode
         self.batch_rows = batch_rows
-        self.base_detection = copy.deepcopy(detection)  # the file's lists: run-time ones are added to these
+        self.settings = SettingsWatch(store, detection)  # the file's lists plus the run-time ones
         self.engine = DetectionEngine(detection, store.load_baseline(), keep_alerts=False)
-        self._settings_version = 0.0
-        self._settings_checked = 0.0
         self.pipeline = Pipeline(self.engine)  # the step a detect worker of the distributed mode runs too
         self.checkpoint = store.checkpoint()
         self.counters: Counter = Counter()
@@ -69,25 +63,10 @@ class Processor:
     def refresh_settings(self, force: bool = False) -> bool:
         """Apply run-time lists (honeytokens, sensitive groups, excluded sources) changed through the
         console or API. The detectors are updated in place: their windows and open incidents stay."""
-        now = time.monotonic()
-        if not force and now - self._settings_checked < SETTINGS_POLL:
+        eff = self.settings.poll(force)
+        if eff is None:
             return False
-        self._settings_checked = now
-        version = settings_version(self.store)
-        if version == self._settings_version:
-            return False
-        self._settings_version = version
-        eff = effective_detection(self.base_detection, runtime_settings(self.store))
-        engine = self.engine
-        for name in ("honeytokens", "sensitive_groups", "exclude_sources"):
-            setattr(engine.cfg, name, getattr(eff, name))
-        engine.builder.sensitive = SensitiveGroups(eff.sensitive_groups)
-        for det in engine.detectors:
-            if hasattr(det, "exclude"):
-                det.exclude = {s.upper() for s in eff.exclude_sources}
-            if isinstance(det, HoneytokenDetector):
-                fresh = HoneytokenDetector(eff, det.incidents)
-                det.names, det.sids = fresh.names, fresh.sids
+        apply(self.engine, eff)
         return True
 
     def warm_up(self) -> int:
@@ -184,7 +163,7 @@ class Processor:
                 "by_layout": dict(self.by_layout), "by_event": {str(k): v for k, v in self.by_event.items()},
                 "by_alert": dict(self.by_alert), "failed_by_peer": dict(self.failed_by_peer),
                 "parsed_by_peer": dict(self.parsed_by_peer), "samples": dict(list(self.samples.items())[:50]),
-                "checkpoint": self.checkpoint}
+                "checkpoint": self.checkpoint, "settings_version": self.settings.version}
 
     def run(self, stop: threading.Event, idle_sleep: float = 0.02) -> None:
         """Until `stop` is set. The batch in hand is finished; what is still in the spool stays there

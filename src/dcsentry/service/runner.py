@@ -75,7 +75,7 @@ class Service:
             from ..bus.ingest import BusIngest
 
             self.node = node_name()
-            self.publisher = BusIngest(cfg, self.node, announce)
+            self.publisher = BusIngest(cfg, self.node, announce, self.store)
         self.spool = Spool(self.dir / "spool.db", cfg.serve.spool_max_rows) if self.listen and not self.bus else None
         self.max_rows = cfg.serve.spool_max_rows
         self.last_seq = self.spool.last_seq() if self.spool else 0

@@ -2,7 +2,8 @@
 the audit trail of every change made through the console or the API, and stored readiness results.
 
 Run-time lists add to what the configuration file sets (the file stays the baseline a redeploy
-restores). The processor polls `settings_version` and applies a change within seconds.
+restores). Every detecting or routing process polls `settings_version` and applies a change within
+seconds (service/settings_watch.py).
 """
 
 from __future__ import annotations
