@@ -37,6 +37,7 @@ from ..service.settings_watch import SettingsWatch, follow
 from .connect import Names, connect, ensure_stream
 from .leases import Leases
 from .merge import merged_counters
+from .wef import stored_wef_clients
 from .partition import LeaseLost, PartitionRunner
 
 HEALTH_EVERY = 2.0
@@ -225,7 +226,8 @@ class LeaderJobs:
             self.forwarder = Forwarder(self.store, sinks)
             threading.Thread(target=self.forwarder.run, args=(self._stop,), name="forwarder", daemon=True).start()
             self.health = HealthChecker(self.store, self.cfg.health, lambda: merged_counters(self.store.counters())
-                                        .get("ingest", {}), self.cfg.serve.spool_max_rows)
+                                        .get("ingest", {}), self.cfg.serve.spool_max_rows,
+                                        wef=(self.cfg.wef, lambda: stored_wef_clients(self.store.counters())))
             self._next_check = now + min(5.0, self.cfg.health.check_interval)
             self.worker.announce(f"{self.worker.node} leads: forwarding, health checks, retention")
         self.forwarder.wake.set()

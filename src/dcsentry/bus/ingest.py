@@ -20,13 +20,14 @@ from collections.abc import Callable
 import nats
 from nats.aio.client import Client
 
+from ..alerts import Alert
 from ..config import Config
-from ..model import Origin
+from ..model import Origin, WindowsEvent
 from ..service.decode import decode_message
 from ..service.settings_watch import SettingsWatch, follow
 from ..sources.syslog.listeners import Received
 from .connect import Names, bucket, connect, ensure_stream
-from .wire import SERVICE_IDS, Envelope, Router, dc_of, encode, msg_id
+from .wire import KIND_HEADER, SERVICE_IDS, Envelope, Router, dc_of, encode, encode_alert, msg_id, partition_of
 
 ACK_TIMEOUT = 5.0
 
@@ -95,32 +96,61 @@ class BusIngest:
             try:
                 layout, ev = decode_message(r.data, Origin(peer, self._seq))
             except ValueError as exc:
-                self.counters["failed"] += 1
-                self.failed_by_peer[host] += 1
-                if host not in self.samples or len(self.samples) < 1000:
-                    self.samples[host] = f"{exc}: {r.data[:300]!r}"
+                self.failed(host, exc, r.data)
                 continue
-            self.counters["parsed"] += 1
-            self.by_layout[layout] += 1
-            self.parsed_by_peer[host] += 1
-            dc = dc_of(ev)
-            if dc is not None and dc not in self.dcs:
-                self.dcs.add(dc)
-                self._tasks.append(asyncio.get_running_loop().create_task(self._learn_dc(dc)))
-            is_dc = ev.event_id in SERVICE_IDS and ev.computer.split(".", 1)[0].upper() in self.dcs
-            mid = msg_id(ev)
-            for p, token in self.router.route(ev, mid):
-                env = Envelope(ev, r.received_at, host, dc=is_dc, token=token)
-                out.append((self.names.subject(p), encode(env), {"Nats-Msg-Id": mid + "|t" if token else mid}))
+            out.extend(self.messages(ev, layout, r.received_at, host))
         return out
+
+    def failed(self, host: str, exc: Exception, data: bytes) -> None:
+        """A message that fits no layout: counted per peer, a sample kept, never published."""
+        self.counters["failed"] += 1
+        self.failed_by_peer[host] += 1
+        if host not in self.samples or len(self.samples) < 1000:
+            self.samples[host] = f"{exc}: {data[:300]!r}"
+
+    def next_origin(self, peer: str) -> Origin:
+        self._seq += 1
+        return Origin(peer, self._seq)
+
+    def messages(self, ev: WindowsEvent, layout: str, received_at: float, host: str) -> list[tuple[str, bytes, dict]]:
+        """One decoded event -> its stream message(s): routed, with its dedup id (syslog and WEF alike)."""
+        self.counters["parsed"] += 1
+        self.by_layout[layout] += 1
+        self.parsed_by_peer[host] += 1
+        dc = dc_of(ev)
+        if dc is not None and dc not in self.dcs:
+            self.dcs.add(dc)
+            self._tasks.append(asyncio.get_running_loop().create_task(self._learn_dc(dc)))
+        is_dc = ev.event_id in SERVICE_IDS and ev.computer.split(".", 1)[0].upper() in self.dcs
+        mid = msg_id(ev)
+        out = []
+        for p, token in self.router.route(ev, mid):
+            env = Envelope(ev, received_at, host, dc=is_dc, token=token)
+            out.append((self.names.subject(p), encode(env), {"Nats-Msg-Id": mid + "|t" if token else mid}))
+        return out
+
+    def alert_message(self, alert: Alert) -> tuple[str, bytes, dict]:
+        """An alert raised here (WEF sender check): the worker of its partition upserts it by id.
+        One id always goes to one partition, so its states arrive in order; the message id
+        (alert id + count) drops a re-sent copy of the same state."""
+        p = partition_of("alert:" + alert.id, self.cfg.bus.partitions)
+        return (self.names.subject(p), encode_alert(alert),
+                {"Nats-Msg-Id": f"alert|{alert.id}|{alert.count}", KIND_HEADER: "alert"})
 
     async def publish(self, batch: list[Received]) -> None:
         """Returns once JetStream acknowledged every event of the batch (retrying until then)."""
-        msgs = self._decode(batch)
+        await self.send(self._decode(batch))
+
+    async def send(self, msgs: list[tuple[str, bytes, dict]], within: float | None = None) -> None:
+        """Publish until every message has its PubAck. `within` seconds: give up with RuntimeError
+        (a WEF client then gets no Ack and re-sends; what was stored is dropped as a duplicate)."""
         self._tasks = [t for t in self._tasks if not t.done()]
+        deadline = None if within is None else time.monotonic() + within
         pending = list(range(len(msgs)))
         delay = 0.1
         while pending:
+            if deadline is not None and time.monotonic() > deadline:
+                raise RuntimeError(f"the bus did not acknowledge {len(pending)} message(s) in {within:.0f} s")
             futures: dict[int, asyncio.Future] = {}
             for i in pending:
                 subject, data, headers = msgs[i]

@@ -39,7 +39,7 @@ from ..service.settings_watch import Applied, SettingsWatch
 from ..store.rows import Batch
 from ..store.store import Store
 from .connect import Names
-from .wire import decode
+from .wire import KIND_HEADER, decode, decode_alert
 
 FETCH_WAIT = 0.5
 SEEN_IDS = 200_000  # message ids remembered per partition (duplicates past JetStream's window)
@@ -168,13 +168,20 @@ class PartitionRunner:
                 self.seen[mid] = None
                 if len(self.seen) > SEEN_IDS:
                     self.seen.popitem(last=False)
+            replay = seq <= self.replay_upto
+            if (m.headers or {}).get(KIND_HEADER) == "alert":  # raised on an ingest node: upsert its latest state
+                self._alert(m.data, replay, batch)
+                if not replay:
+                    live += 1
+                    first = first or seq
+                    last = seq
+                continue
             try:
                 env = decode(m.data)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 self.counters["bad_messages"] += 1
                 continue
             ev = env.event
-            replay = seq <= self.replay_upto
             if replay:
                 self.counters["replayed"] += 1
             else:
@@ -198,6 +205,17 @@ class PartitionRunner:
             self.marks.append((time.time(), first))
             last = max(last, self.checkpoint)
         return batch, live, last
+
+    def _alert(self, data: bytes, replay: bool, batch: Batch) -> None:
+        """An alert an ingest node raised (WEF sender check). In replay its state is in the store
+        already; live, the batch upserts it by id with the partition's checkpoint."""
+        try:
+            alert = decode_alert(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            self.counters["bad_messages"] += 1
+            return
+        if not replay:
+            batch.alerts[alert.id] = alert  # counted for /metrics by the batch's tally
 
     def _replay_from(self) -> int:
         """The first sequence committed within the last `replay_seconds`."""

@@ -28,6 +28,7 @@ import zlib
 import msgspec
 
 from ..activities.builder import _host, _ip, _short
+from ..alerts import Alert
 from ..catalogue import GROUP_ADD_IDS, GROUP_REMOVE_IDS, NTLM_CHANNEL, NTLM_DC_AUDIT_IDS
 from ..config import Detection
 from ..detectors.base import Incidents
@@ -48,6 +49,8 @@ class Envelope(msgspec.Struct, array_like=True, gc=False):
 
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder(Envelope)
+_alert_dec = msgspec.msgpack.Decoder(Alert)
+KIND_HEADER = "Dcsentry-Kind"  # "alert": the message is an alert raised on an ingest node, not an event
 
 
 def encode(env: Envelope) -> bytes:
@@ -57,6 +60,15 @@ def encode(env: Envelope) -> bytes:
 def decode(data: bytes) -> Envelope:
     """Raises msgspec.DecodeError for a message that is not an envelope."""
     return _dec.decode(data)
+
+
+def encode_alert(alert: Alert) -> bytes:
+    return _enc.encode(alert)
+
+
+def decode_alert(data: bytes) -> Alert:
+    """Raises msgspec.DecodeError / ValidationError for a message that is not an alert."""
+    return _alert_dec.decode(data)
 
 
 def msg_id(ev: WindowsEvent) -> str:

@@ -140,8 +140,9 @@ class HealthChecker:
         if self.wef is None:
             return
         cfg, clients = self.wef
-        allowed = cfg.silent_after or 2 * cfg.heartbeat_interval + cfg.max_time
-        for row in silent_clients(clients(), now, allowed):
+        default = cfg.silent_after or 2 * cfg.heartbeat_interval + cfg.max_time
+        for row in silent_clients(clients(), now, default):
+            allowed = row.get("allowed", default)  # an ingest node's own setting (distributed mode)
             name = (row["machine_id"] or row["client"]).split("@", 1)[0].split(".", 1)[0].removesuffix("$").upper()
             where = ", ".join(f"{ch} record {rid}" for ch, rid in bookmark_positions(row["bookmark"]).items())
             if row["state"] == "ended":

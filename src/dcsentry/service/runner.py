@@ -9,7 +9,8 @@ spool and the forwarder the outbox, then exit.
 With `--bus` (docs/scaling.md) the roles split: an ingest node publishes each batch to JetStream
 instead of the spool (the connection reads on after the PubAcks), a detect node runs the stream's
 detect worker as its child process instead of the spool processor, a web node only serves the
-console; `all` is both ingest and detect.
+console; `all` is both ingest and detect. WEF listeners on an ingest node publish the same way and
+keep only their clients' bookmarks in the local spool.db (bus/wef.py).
 """
 
 from __future__ import annotations
@@ -65,9 +66,6 @@ class Service:
         self.store_url = resolve_store_url(cfg.serve.store, self.dir)
         self.store = open_store(self.store_url, self.dir)  # migrations run before anything else opens it
         self.role, self.bus = check_role(cfg.serve.role, cfg.serve.bus)
-        if self.bus and (cfg.wef.https or cfg.wef.http):
-            raise ValueError("Windows Event Forwarding listeners run on a node without --bus for now: the WEF "
-                             "bookmarks and sender checks live in the local spool (docs/wef.md)")
         self.listen, self.process = self.role in ("all", "ingest"), self.role in ("all", "detect")
         self.publisher = None
         if self.bus and self.listen:
@@ -83,6 +81,7 @@ class Service:
         self._checkpoint_read = 0.0
         self.listeners: ListenerSet | None = None
         self.wef: WefIntake | None = None
+        self.wef_bus = None  # bus.wef.BusWef on an ingest node with WEF listeners
         self.worker: mp.Process | None = None
         self.stopping = False
         self._alerts_seen_at = time.time()
@@ -220,8 +219,14 @@ class Service:
             loop.add_signal_handler(sig, stop.set)
         s = self.cfg.serve
         tls_ctx = server_context(s.tls_cert, s.tls_key or None, client_ca=s.tls_client_ca or None) if s.syslog_tls else None
-        if self.cfg.wef.https or self.cfg.wef.http:
-            self.wef = WefIntake(self.cfg.wef, self.consume_wef, self.wef_bookmark)
+        if self.listen and (self.cfg.wef.https or self.cfg.wef.http):
+            if self.publisher is not None:  # events to the stream, bookmarks to the local spool.db (bus/wef.py)
+                from ..bus.wef import BusWef
+
+                self.wef_bus = BusWef(self.cfg, self.publisher, self.dir / "spool.db")
+                self.wef = WefIntake(self.cfg.wef, self.wef_bus.consume, self.wef_bus.bookmark)
+            else:
+                self.wef = WefIntake(self.cfg.wef, self.consume_wef, self.wef_bookmark)
         accept = (lambda: self.publisher.connected) if self.publisher else (lambda: self.depth() < self.max_rows)
         self.listeners = ListenerSet(self.consume, udp_accept=accept, tls_context=tls_ctx) if self.listen else None
         web = await self.start_web()
@@ -276,6 +281,8 @@ class Service:
             await self._web_task
         if self.spool is not None:
             self.spool.close()
+        if self.wef_bus is not None:
+            self.wef_bus.close()
         self.store.close()
         return 0
 
@@ -287,6 +294,8 @@ class Service:
         else:  # one row per ingest node; the leader adds them up
             self.store.save_counters(f"ingest:{self.node}", {**self.ingest_counters(), "parse": self.publisher.snapshot(),
                                                              "saved_at": time.time()})
+            if self.wef_bus is not None:  # for the leader's "stopped forwarding" check
+                self.store.save_counters(f"wef:{self.node}", self.wef_bus.snapshot())
 
 
 def check_role(role: str, bus: str) -> tuple[str, str]:

@@ -127,6 +127,22 @@ class Spool:
             self.appended += len(rows)
         return int(last) if last is not None else self.last_seq()
 
+    def note_wef(self, update: WefUpdate, now: float, events: int = 0) -> None:
+        """Only the client's row, in a durable transaction of its own: an ingest node of the
+        distributed mode, whose events went to the stream (acknowledged there) before this."""
+        u = update
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(_WEF_UPSERT, (u.client, u.subscription, u.address, u.machine_id, now, now,
+                                         now if u.heartbeat else None, now if events else None, events,
+                                         u.bookmark, u.state, u.detail))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
     def wef_bookmark(self, client: str, subscription: str) -> str | None:
         with self._lock:
             row = self._db.execute("SELECT bookmark FROM wef_clients WHERE client = ? AND subscription = ?",

@@ -58,10 +58,11 @@ def last_delivery(row: dict) -> float:
 
 def silent_clients(rows: list[dict], now: float, silent_after: float) -> list[dict]:
     """Clients that delivered nothing for `silent_after` seconds or ended their subscription, one
-    entry per client: its most recently delivering subscription decides."""
+    entry per client: its most recently delivering subscription decides. A row may carry its own
+    `allowed` silence (an ingest node's setting, in the distributed mode)."""
     latest: dict[str, dict] = {}
     for r in rows:
         cur = latest.get(r["client"])
         if cur is None or last_delivery(r) > last_delivery(cur):
             latest[r["client"]] = r
-    return [r for r in latest.values() if now - last_delivery(r) > silent_after or r["state"] == "ended"]
+    return [r for r in latest.values() if now - last_delivery(r) > r.get("allowed", silent_after) or r["state"] == "ended"]
