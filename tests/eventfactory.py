@@ -93,20 +93,30 @@ def make(event_id: int, data: dict[str, str], t: float | datetime, **kw: object)
     return parse_event_xml(event_xml(event_id, data, t, **kw))  # type: ignore[arg-type]
 
 
-def ntlm_4776(t: float | datetime, account: str, workstation: str = "WIN81", status: str = "0x0",
-              dc: str = DC) -> WindowsEvent:
+def ntlm_4776_xml(t: float | datetime, account: str, workstation: str = "WIN81", status: str = "0x0",
+                  dc: str = DC) -> str:
     """A DC's credential validation; Keywords say failure for any non-zero status."""
     kw = AUDIT_SUCCESS if int(status, 16) == 0 else AUDIT_FAILURE
-    return make(4776, {"PackageName": "MICROSOFT_AUTHENTICATION_PACKAGE_V1_0", "TargetUserName": account,
-                       "Workstation": workstation, "Status": status}, t, computer=dc, keywords=kw)
+    return event_xml(4776, {"PackageName": "MICROSOFT_AUTHENTICATION_PACKAGE_V1_0", "TargetUserName": account,
+                            "Workstation": workstation, "Status": status}, t, computer=dc, keywords=kw)
+
+
+def ntlm_4776(t: float | datetime, account: str, workstation: str = "WIN81", status: str = "0x0",
+              dc: str = DC) -> WindowsEvent:
+    return parse_event_xml(ntlm_4776_xml(t, account, workstation, status, dc))
+
+
+def ntlm_8004_xml(t: float | datetime, server: str, user: str, workstation: str, dc: str = DC,
+                  channel: str = NTLM_CHANNEL, event_id: int = 8004, domain: str = "NULL") -> str:
+    """Synthetic: the Netlogon NTLM audit in the shape of events.md's sample (no public recording)."""
+    return event_xml(event_id, {"SChannelName": server, "UserName": user, "DomainName": domain,
+                                "WorkstationName": workstation, "SChannelType": "2"}, t, computer=dc,
+                     channel=channel, provider=NETLOGON, keywords="0x8000000000000000", level=4, user_sid="S-1-5-18")
 
 
 def ntlm_8004(t: float | datetime, server: str, user: str, workstation: str, dc: str = DC,
               channel: str = NTLM_CHANNEL, event_id: int = 8004, domain: str = "NULL") -> WindowsEvent:
-    """Synthetic: the Netlogon NTLM audit in the shape of events.md's sample (no public recording)."""
-    return make(event_id, {"SChannelName": server, "UserName": user, "DomainName": domain,
-                           "WorkstationName": workstation, "SChannelType": "2"}, t, computer=dc, channel=channel,
-                provider=NETLOGON, keywords="0x8000000000000000", level=4, user_sid="S-1-5-18")
+    return parse_event_xml(ntlm_8004_xml(t, server, user, workstation, dc, channel, event_id, domain))
 
 
 def logon_4625(t: float | datetime, account: str, status: str = "0xc000006d", sub_status: str = "0xc000006a",

@@ -12,6 +12,7 @@ from dcsentry.config import Detection
 from dcsentry.detectors.baseline import Baseline
 from dcsentry.store.state import load_baseline, save_baseline
 
+from storekit import pg_database, pg_url  # noqa: F401 (fixtures)
 from conftest import corpus, jsonl_objects, read_file_events, run_cli
 from eventfactory import (DOMAIN_SID, event_xml, group_change, kerberos, ntlm_4776, of_type, run, service_4697,
                           service_7045)
@@ -118,9 +119,20 @@ def test_baseline_survives_a_restart(tmp_path: Path) -> None:
     assert load_baseline(tmp_path / "fresh.db").group_changes == Baseline().group_changes
 
 
-def test_hunt_state_flag_keeps_learning_between_runs(tmp_path: Path) -> None:
+@pytest.fixture(params=["path", "sqlite-url", "postgresql"])
+def state_where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """`hunt --state` takes a bare SQLite path (as before store URLs) or any store URL `serve --store`
+    takes: a `sqlite:///` URL, or a PostgreSQL schema of this test run."""
+    if request.param == "path":
+        return str(tmp_path / "state.db")
+    if request.param == "sqlite-url":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def test_hunt_state_flag_keeps_learning_between_runs(tmp_path: Path, state_where: str) -> None:
     """The same through the real CLI: `hunt --state` over two XML files a month apart."""
-    db, day0, day30 = tmp_path / "state.db", tmp_path / "day0.xml", tmp_path / "day30.xml"
+    db, day0, day30 = state_where, tmp_path / "day0.xml", tmp_path / "day30.xml"
 
     def write(path: Path, events: list) -> None:
         xml = [event_xml(e.event_id, e.data, e.time, computer=e.computer) for e in events]
@@ -128,10 +140,35 @@ def test_hunt_state_flag_keeps_learning_between_runs(tmp_path: Path) -> None:
 
     write(day0, [add(0, DA, "dadmin", "eve")])
     write(day30, [add(30 * DAY, DA, "dadmin", "frank"), add(30 * DAY + 60, DA, "mallory", "frank")])
-    out0 = jsonl_objects(run_cli("hunt", str(day0), "--jsonl", "--state", str(db)).stdout)
-    out30 = jsonl_objects(run_cli("hunt", str(day30), "--jsonl", "--state", str(db)).stdout)
+    run0 = run_cli("hunt", str(day0), "--jsonl", "--state", db)
+    run30 = run_cli("hunt", str(day30), "--jsonl", "--state", db)
+    assert run0.returncode == 0 and run30.returncode == 0, (run0.stderr, run30.stderr)
+    out0, out30 = jsonl_objects(run0.stdout), jsonl_objects(run30.stdout)
     assert [(a["type"], a["learning"]) for a in out0] == [(SGA, True)]
     assert [(a["details"]["actor"], a["learning"]) for a in out30] == [("CONTOSO\\mallory", False)]
+    assert load_baseline(db).group_changes == restarted_baseline(day0, day30).group_changes
+
+
+def restarted_baseline(*files: Path) -> Baseline:
+    """What the two runs learned, computed in this process from the same files in one engine."""
+    events = [e for f in files for e in read_file_events(f)[0]]
+    return run(events).baseline
+
+
+def test_hunt_state_errors_are_plain(tmp_path: Path) -> None:
+    """A URL of another kind is a usage error; an unreachable PostgreSQL says so, without a traceback."""
+    day0 = tmp_path / "day0.xml"
+    day0.write_text("<Events>" + event_xml(*_sga_xml_args()) + "</Events>", encoding="utf-8")
+    bad = run_cli("hunt", str(day0), "--jsonl", "--state", "mysql://db/x")
+    assert bad.returncode == 2 and b"store URL must be" in bad.stderr
+    down = run_cli("hunt", str(day0), "--jsonl", "--state", "postgresql://127.0.0.1:1/none?connect_timeout=2")
+    assert down.returncode == 1 and b"cannot open the --state store" in down.stderr
+    assert b"Traceback" not in down.stderr
+
+
+def _sga_xml_args() -> tuple:
+    e = add(0, DA, "dadmin", "eve")
+    return e.event_id, e.data, e.time
 
 
 # -- suspicious services: the corpus's real examples -----------------------------------------------------------------

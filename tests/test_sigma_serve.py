@@ -43,3 +43,30 @@ def test_serve_runs_sigma_rules_and_correlations_on_the_live_stream(tmp_path) ->
     finally:
         assert svc.stop() == 0
         receiver.close()
+
+
+def test_a_detect_node_compiles_its_rules_once_for_all_partitions(tmp_path, monkeypatch) -> None:
+    """With a bus, each partition runs a main engine and a honeytoken engine: the node compiles the
+    rules once and every partition (and one reopened after an error) shares them; the honeytoken
+    engine never compiles them. Each partition keeps its own matcher (its own correlation state)."""
+    import dcsentry.detectors.sigma as sigma_pkg
+    from dcsentry.bus.detect import DetectWorker
+    from dcsentry.config import Config
+    from dcsentry.store.store import open_store
+
+    loads = []
+    real = sigma_pkg.load_rules
+    monkeypatch.setattr(sigma_pkg, "load_rules", lambda paths: loads.append(paths) or real(paths))
+    cfg = Config()
+    cfg.detection.sigma = [str(DATA)]
+    store = open_store("sqlite:store.db", tmp_path)
+    try:
+        node = DetectWorker(cfg, store, announce=lambda line: None)
+        node.js = None  # building a partition's engines reads nothing from the bus (`open()` does)
+        runners = [node._runner(p) for p in (0, 1, 0)]
+        assert len(loads) == 1 and node.sigma is not None and node.sigma.loaded == 5  # 3 files: 3 rules, 2 correlations
+        assert all(r.main.engine.sigma.ruleset is node.sigma for r in runners)
+        assert len({id(r.main.engine.sigma) for r in runners}) == 3
+        assert all(r.tokens.engine.sigma is None for r in runners)
+    finally:
+        store.close()

@@ -18,6 +18,7 @@ from dcsentry.audit.sizing import Measure, Rates, plan, sensor_reads
 from dcsentry.catalogue import CATALOGUE
 from dcsentry.store.rows import Batch
 from dcsentry.store.store import open_store
+from storekit import pg_database, pg_url, store_url  # noqa: F401 (fixtures)
 
 
 def _4776(t: float, dc: str = "DC01.contoso.local") -> str:
@@ -115,19 +116,23 @@ def test_synthetic_domain_file(tmp_path: Path) -> None:
     assert doc["domain"]["hours"] == pytest.approx(2, abs=0.1)
 
 
-def test_from_the_service_store(tmp_path: Path) -> None:
-    db = tmp_path / "dcsentry.db"
-    store = open_store(f"sqlite:///{db}", tmp_path)
+def test_from_the_service_store(tmp_path: Path, store_url: str) -> None:
+    """`--store` takes the URL `serve --store` takes (SQLite and PostgreSQL) and, for SQLite, a bare path."""
+    store = open_store(store_url, tmp_path)
     evs = [ntlm_4776(i, "a") for i in range(50)] + [ntlm_8004(i, "S", "a", "W") for i in range(50)] + \
           [kerberos(4768, 3600 + i, "a", "0x0") for i in range(10)]
     store.commit_batch(Batch(events=[(e, 0.0) for e in evs]))
     store.close()
-    res = run_cli("sizing", "--json", "--store", str(db))
-    assert res.returncode == 0, res.stderr
-    doc = json.loads(res.stdout)
-    assert doc["dcs"]["DC01"]["events"] == 110
-    assert doc["dcs"]["DC01"]["busiest_minute_eps"] == round(100 / 60, 3)
+    wheres = [store_url] + ([str(tmp_path / "store.db")] if store_url.startswith("sqlite:") else [])
+    for where in wheres:
+        res = run_cli("sizing", "--json", "--store", where)
+        assert res.returncode == 0, res.stderr
+        doc = json.loads(res.stdout)
+        assert doc["dcs"]["DC01"]["events"] == 110
+        assert doc["dcs"]["DC01"]["busiest_minute_eps"] == round(100 / 60, 3)
     assert run_cli("sizing", "--store", str(tmp_path / "none.db")).returncode == 2
+    down = run_cli("sizing", "--store", "postgresql://127.0.0.1:1/none?connect_timeout=2")
+    assert down.returncode == 2 and b"cannot open the PostgreSQL store" in down.stderr
 
 
 def test_capacity_figures_are_documented_with_their_source() -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from urllib.parse import quote
 
 import pytest
 from conftest import SHARED
-from servekit import wait_for
+from eventfactory import ntlm_4776_xml, ntlm_8004_xml
+from servekit import frame, send_tcp, wait_for
 from webkit import BRUTE, GROUP, GUEST_SID, PSEXEC, base_url, cli_token, client, send_corpus, start, wait_alert
 
 pytestmark = pytest.mark.timeout(240)
@@ -169,6 +171,31 @@ def test_entity_history(api) -> None:
     group = api.get("/api/v1/entities/group/Administrators").json()
     assert group["groups"] and group["groups"][0]["added"] is True
     assert api.get("/api/v1/entities/printer/x").status_code == 422
+
+
+def test_host_accessed_as_a_server_synthetic_8004(svc, api) -> None:
+    """Synthetic (no public 8004 recording): 4776 + 8004 pairs on DC01 for alice from WS7 to FS01, sent
+    as event XML over syslog. FS01's page lists them under `accessed`; WS7's under `auth` only."""
+    t0 = time.time() - 60
+    pairs = [(ntlm_4776_xml(t0 + i, "alice", "WS7"), ntlm_8004_xml(t0 + i + 0.2, "FS01", "alice", "WS7"))
+             for i in range(3)]
+    send_tcp(svc.ports["tcp"], [frame(x.encode()) for pair in pairs for x in pair])
+
+    def accessed() -> list | None:
+        rows = api.get("/api/v1/entities/host/fs01").json()["accessed"]
+        return rows if len(rows) >= 3 else None
+
+    rows = wait_for(accessed, what="FS01 accessed as a server")
+    assert {(a["account"], a["source_host"], a["server"], a["protocol"], a["result"]) for a in rows} == \
+        {("alice", "WS7", "FS01", "NTLM", "success")}
+    assert all({e["event_id"] for e in a["evidence"]} == {4776, 8004} for a in rows)
+    client_side = api.get("/api/v1/entities/host/WS7").json()
+    assert len([a for a in client_side["auth"] if a["server"] == "FS01"]) == 3 and client_side["accessed"] == []
+    assert api.get("/api/v1/entities/account/alice").json()["accessed"] == []  # a host's view only
+    page = api.get("/entities/host/FS01")
+    assert page.status_code == 200 and 'id="accessed"' in page.text and "WS7" in page.text
+    target = api.get("/api/v1/entities/host/DESKTOP-M5SN04R").json()  # the corpus's 4625s: logged by the host accessed
+    assert len(target["accessed"]) >= 100 and {a["reporter"] for a in target["accessed"]} == {"DESKTOP-M5SN04R"}
 
 
 def test_settings_change_reaches_the_detectors_and_is_audited(svc, api) -> None:

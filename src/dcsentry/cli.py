@@ -108,8 +108,9 @@ def events(paths: tuple[str, ...], jsonl: bool, ids: str | None, fmt: str | None
 @click.option("--table", "mode", flag_value="table", help="A table (the default on a terminal).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML settings file.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Skip content sniffing.")
-@click.option("--state", type=click.Path(dir_okay=False),
-              help="SQLite file keeping the learned baselines between runs.")
+@click.option("--state", metavar="URL|PATH",
+              help="Store keeping the learned baselines between runs: sqlite:PATH, postgresql://... (the "
+                   "service's store works too) or a bare SQLite file path.")
 @click.option("--sigma", "sigma", multiple=True, metavar="PATH",
               help="Also run these Sigma rules and correlations (a .yml file or a folder; repeatable; "
                    "adds to detection.sigma). Rules that do not load are listed on stderr.")
@@ -126,11 +127,21 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
         raise click.UsageError(str(exc)) from None
     _sigma_paths(cfg.detection, sigma)
     stats = make_stats(err)
-    baseline = load_baseline(state) if state else None
+    try:
+        baseline = load_baseline(state) if state else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--state") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot open the --state store: {exc}") from None
     with _FileProgress(paths, err) as prog:
         alerts, engine = run_hunt(paths, cfg.detection, stats, fmt, baseline, on_file=prog.on_file)
+    unsaved = False
     if state:
-        save_baseline(state, engine.baseline)
+        try:
+            save_baseline(state, engine.baseline)
+        except OSError as exc:  # the alerts are still printed; the exit status says the state was lost
+            err.print(f"error: the baselines were not saved to --state: {exc}", highlight=False, markup=False)
+            unsaved = True
     mode = mode or ("table" if sys.stdout.isatty() else "jsonl")
     if mode == "jsonl":
         writer = JsonLinesWriter(sys.stdout.buffer)
@@ -149,7 +160,7 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
         for line in engine.sigma.ruleset.report():
             click.echo(line, err=True)
     err.print(f"{len(alerts)} alert(s) from {engine.activities} activities", highlight=False)
-    sys.exit(exit_status(stats))
+    sys.exit(2 if unsaved else exit_status(stats))
 
 
 @main.command()
@@ -179,7 +190,8 @@ def audit(paths: tuple[str, ...], as_json: bool, event_paths: tuple[str, ...], f
 
 @main.command()
 @click.argument("paths", nargs=-1)
-@click.option("--store", type=click.Path(dir_okay=False), help="The service's store (dcsentry.db): its own counts.")
+@click.option("--store", metavar="URL|PATH",
+              help="The service's store, its own counts: sqlite:PATH, postgresql://... or a bare SQLite file path.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Skip content sniffing.")
 def sizing(paths: tuple[str, ...], store: str | None, as_json: bool, fmt: str | None) -> None:

@@ -11,6 +11,7 @@ rate Defender for Identity's sizing tool uses (the average of the 15 busiest min
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -100,22 +101,46 @@ class Measure:
         return self
 
 
-def from_store(path: str | Path) -> Measure:
-    """The service's own counts: the events its store kept (read-only, while it runs)."""
-    from ..store.db import connect_sqlite
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"no store at {p}")
-    db = connect_sqlite(p, readonly=True)
-    try:
-        m = Measure()
-        for computer, channel, eid, t in db.execute("SELECT computer, channel, event_id, time_utc FROM events"):
-            ts = datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
-            m.add(int(eid), channel, computer, ts)
-        return m
-    finally:
-        db.close()
+
+def from_store(where: str | Path) -> Measure:
+    """The service's own counts: the events its store kept, read while it runs. `where` is a store
+    URL (`sqlite:PATH`, `postgresql://...`) or a bare SQLite file path. Only reads: a SQLite file is
+    opened read-only and must exist; PostgreSQL is queried without running migrations."""
+    import psycopg
+
+    from ..store.backend import PostgresBackend, store_kind
+    from ..store.db import connect_sqlite, sqlite_path
+
+    url = str(where)
+    sql = "SELECT computer, channel, event_id, time_utc FROM events"
+    m = Measure()
+    if store_kind(url) == "postgresql":
+        pg = PostgresBackend(url)
+        try:
+            rows = pg.execute(sql).fetchall()
+        except psycopg.Error as exc:  # gone, or no dcsentry schema there
+            raise OSError(f"cannot read the events of {pg.describe()}: {_first_line(exc)}") from None
+        finally:
+            pg.close()
+    else:
+        p = sqlite_path(url, Path.cwd())
+        if not p.is_file():
+            raise FileNotFoundError(f"no store at {p}")
+        db = connect_sqlite(p, readonly=True)
+        try:
+            rows = db.execute(sql).fetchall()
+        except sqlite3.Error as exc:  # not a dcsentry store
+            raise OSError(f"cannot read the events of {p}: {_first_line(exc)}") from None
+        finally:
+            db.close()
+    for computer, channel, eid, t in rows:
+        ts = datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
+        m.add(int(eid), channel, computer, ts)
+    return m
 
 
 @dataclass

@@ -65,6 +65,12 @@ class DetectWorker:
         self._health_at = time.monotonic()
         self.leases: Leases | None = None
         self.settings = SettingsWatch(store, cfg.detection)  # every owned partition applies what it reads
+        # compiled once per node: every partition (and each one reopened after an error) shares it
+        self.sigma = None
+        if cfg.detection.sigma:
+            from ..detectors.sigma import load_rules
+
+            self.sigma = load_rules(cfg.detection.sigma)
 
     # -- partitions -------------------------------------------------------------------------------
     async def _partition(self, runner: PartitionRunner) -> None:
@@ -96,7 +102,7 @@ class DetectWorker:
 
     def _runner(self, p: int) -> PartitionRunner:
         return PartitionRunner(p, self.js, self.names, self.store, self.cfg, self.by_event, self.by_alert,
-                               self.counters, self._add_health, self.settings)
+                               self.counters, self._add_health, self.settings, sigma=self.sigma)
 
     def _add_health(self, marks: dict) -> None:
         for key, (first, last, last_utc, n) in marks.items():

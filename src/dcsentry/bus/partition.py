@@ -23,6 +23,7 @@ import dataclasses
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 import nats
@@ -41,6 +42,9 @@ from ..store.store import Store
 from .connect import Names
 from .wire import KIND_HEADER, decode, decode_alert
 
+if TYPE_CHECKING:
+    from ..detectors.sigma import SigmaRuleset  # imported when rules are configured (pySigma is slow to load)
+
 FETCH_WAIT = 0.5
 SEEN_IDS = 200_000  # message ids remembered per partition (duplicates past JetStream's window)
 
@@ -51,17 +55,21 @@ class LeaseLost(Exception):
 
 def token_engine(cfg: Config) -> DetectionEngine:
     """Only the honeytoken detector: it sees the flagged copies of honeytoken events. Its own copy
-    of the settings, which run-time changes update in place."""
-    engine = DetectionEngine(copy.deepcopy(cfg.detection), Baseline(), keep_alerts=False)
+    of the settings, which run-time changes update in place. No Sigma rules (not even compiled):
+    the main engine runs them on the original event, not twice."""
+    engine = DetectionEngine(dataclasses.replace(copy.deepcopy(cfg.detection), sigma=[]), Baseline(),
+                             keep_alerts=False)
     engine.detectors = [d for d in engine.detectors if isinstance(d, HoneytokenDetector)]
-    engine.sigma = None  # the main engine runs the Sigma rules on the original event: not twice
     return engine
 
 
 class PartitionRunner:
     def __init__(self, p: int, js: JetStreamContext, names: Names, store: Store, cfg: Config,
                  by_event: Counter, by_alert: Counter, counters: Counter,
-                 health: Callable[[dict], None] | None = None, settings: SettingsWatch | None = None) -> None:
+                 health: Callable[[dict], None] | None = None, settings: SettingsWatch | None = None,
+                 sigma: SigmaRuleset | None = None) -> None:
+        """`sigma`: the node's compiled rules, shared by its partitions (each matcher keeps its own
+        correlation state); None compiles `cfg.detection.sigma` here."""
         self.p = p
         self.js = js
         self.names = names
@@ -71,7 +79,8 @@ class PartitionRunner:
         self.replay_name = f"{self.progress_name}:replay"
         self.baseline_name = f"bus:{names.prefix}:p{p}"
         no_tokens = dataclasses.replace(cfg.detection, honeytokens=[])  # their alerts come from `tokens`
-        self.main = Pipeline(DetectionEngine(no_tokens, store.load_baseline(self.baseline_name), keep_alerts=False))
+        self.main = Pipeline(DetectionEngine(no_tokens, store.load_baseline(self.baseline_name), keep_alerts=False,
+                                             sigma=sigma))
         self.tokens = Pipeline(token_engine(cfg))
         for pl in (self.main, self.tokens):
             pl.by_event, pl.by_alert = by_event, by_alert

@@ -217,11 +217,13 @@ def _activities(store: Any, kind: str, col: str, values: list[str], limit: int) 
 
 def entity_history(store: Any, kind: str, name: str, limit: int = 200) -> dict:
     """An account's or a host's activity (authentications with the server accessed, group changes,
-    services), or a group's membership changes, newest first; plus the alerts naming it."""
+    services), or a group's membership changes, newest first; plus the alerts naming it. For a host,
+    also `accessed`: the authentications that reached it as the server (NTLM joined with its 8004,
+    failed logons it logged itself), stored since schema version 4."""
     if kind not in ENTITY_KINDS:
         raise ValueError(f"kind must be one of {', '.join(ENTITY_KINDS)}")
     low = name.strip().lower()
-    out: dict[str, Any] = {"kind": kind, "name": name, "auth": [], "groups": [], "services": []}
+    out: dict[str, Any] = {"kind": kind, "name": name, "auth": [], "accessed": [], "groups": [], "services": []}
     if kind == "account":  # activities key accounts without the domain (DOMAIN\\name, name@domain)
         names = sorted({low, low.split("\\")[-1].split("@")[0]})
         out["auth"] = _activities(store, "auth", "account", names, limit)
@@ -229,6 +231,7 @@ def entity_history(store: Any, kind: str, name: str, limit: int = 200) -> dict:
         out["services"] = _activities(store, "service", "account", names, limit)
     elif kind == "host":
         out["auth"] = _activities(store, "auth", "host", _variants(name.strip()), limit)
+        out["accessed"] = _activities(store, "auth", "server", _variants(name.strip()), limit)
         out["services"] = _activities(store, "service", "host", _variants(name.strip()), limit)
     else:
         out["groups"] = _activities(store, "group", "host", _variants(name.strip()), limit)

@@ -79,6 +79,10 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "CREATE INDEX IF NOT EXISTS alerts_kind_order ON alerts (kind, start_utc, id)",
         "CREATE INDEX IF NOT EXISTS alerts_updated ON alerts (updated_at, id)",
     ]),
+    (4, "authentications by the server accessed (a host's page)", [
+        "ALTER TABLE activities ADD COLUMN server TEXT",
+        "CREATE INDEX IF NOT EXISTS activities_server ON activities (server, time_utc)",
+    ]),
 ]
 
 

@@ -51,6 +51,18 @@ def activity_row(act: Activity) -> tuple:
     return ("service", iso_utc(act.time), (act.creator_name or act.creator_sid or "").lower(), act.host, act.host, body)
 
 
+def activity_server(act: Activity) -> str | None:
+    """The host an authentication reached: the server of a 4776+8004 join, or the host that logged a
+    4625 (it is the host accessed). None for other activities and for a 4776 without its 8004."""
+    if not isinstance(act, AuthActivity):
+        return None
+    if act.server:
+        return act.server
+    if act.evidence and act.evidence[0].event_id == 4625:
+        return act.reporter or None
+    return None
+
+
 def alert_row(a: Alert, status: str, now: float) -> tuple[tuple, str]:
     """The alerts row (in the column order of the upsert) and the alert's JSON body."""
     d = a.to_dict()

@@ -1,33 +1,36 @@
-"""Detector baselines saved in SQLite, so learning survives a restart (`hunt --state`, `serve`)."""
+"""Detector baselines kept between runs (`hunt --state`): in any store `serve --store` opens, so a
+hunt can share the service's PostgreSQL database or keep its own SQLite file.
+
+`where` is a store URL (`sqlite:PATH`, `postgresql://...`) or, as before URLs, a bare path to a
+SQLite file; relative SQLite paths are taken from the current directory. The store's migrations
+run on open: an older state file (only its `baseline` table) is brought up to the current schema
+and keeps its baselines.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from pathlib import Path
 
 from ..detectors.baseline import Baseline
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS baseline (
-    name TEXT PRIMARY KEY,
-    data BLOB NOT NULL,
-    saved_at REAL NOT NULL
-)
-"""
+from .store import Store, open_store
 
 
-def load_baseline(path: str | Path, name: str = "default") -> Baseline:
+def _open(where: str | Path) -> Store:
+    return open_store(str(where), Path.cwd())
+
+
+def load_baseline(where: str | Path, name: str = "default") -> Baseline:
     """The saved baseline, or a fresh one when there is none yet."""
-    with sqlite3.connect(path) as db:
-        db.execute(_SCHEMA)
-        row = db.execute("SELECT data FROM baseline WHERE name = ?", (name,)).fetchone()
-    return Baseline.load(row[0]) if row else Baseline()
+    store = _open(where)
+    try:
+        return store.load_baseline(name)
+    finally:
+        store.close()
 
 
-def save_baseline(path: str | Path, baseline: Baseline, name: str = "default") -> None:
-    with sqlite3.connect(path) as db:
-        db.execute(_SCHEMA)
-        db.execute("INSERT INTO baseline (name, data, saved_at) VALUES (?, ?, ?) "
-                   "ON CONFLICT (name) DO UPDATE SET data = excluded.data, saved_at = excluded.saved_at",
-                   (name, baseline.dump(), time.time()))
+def save_baseline(where: str | Path, baseline: Baseline, name: str = "default") -> None:
+    store = _open(where)
+    try:
+        store.save_baseline(baseline, name)
+    finally:
+        store.close()

@@ -25,7 +25,7 @@ import msgspec
 from ..alerts import Alert
 from ..detectors.baseline import Baseline
 from .backend import Backend, open_backend
-from .rows import Batch, activity_row, alert_row, event_row
+from .rows import Batch, activity_row, activity_server, alert_row, event_row
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
@@ -34,7 +34,7 @@ T = TypeVar("T")
 _EVENT_COLS = (("computer", "text"), ("channel", "text"), ("record_id", "bigint"), ("event_id", "integer"),
                ("time_utc", "text"), ("received_at", "double precision"), ("source", "text"), ("body", "text"))
 _ACTIVITY_COLS = (("kind", "text"), ("time_utc", "text"), ("account", "text"), ("host", "text"), ("dc", "text"),
-                  ("body", "text"), ("received_at", "double precision"))
+                  ("body", "text"), ("received_at", "double precision"), ("server", "text"))
 _ALERT_COLS = (("id", "text"), ("type", "text"), ("kind", "text"), ("severity", "text"), ("status", "text"),
                ("start_utc", "text"), ("end_utc", "text"), ("count", "bigint"), ("revision", "integer"),
                ("title", "text"), ("description", "text"), ("body", "text"), ("updated_at", "double precision"))
@@ -125,7 +125,7 @@ class Store:
         """Events, activities, alert updates, health counts and progress: one transaction."""
         now = time.time()
         events = sorted((event_row(e, rx) for e, rx in b.events), key=lambda r: r[:3]) if b.events else []
-        acts = [(*activity_row(a), now) for a in b.activities]
+        acts = [(*activity_row(a), now, activity_server(a)) for a in b.activities]
         health = [(dc, eid, *h) for (dc, eid), h in sorted(b.health.items())]  # h: first, last, last_utc, n
         progress = dict(b.progress)
         if b.checkpoint is not None:

@@ -100,6 +100,8 @@ class EntityHistory(BaseModel):
     kind: EntityKind
     name: str
     auth: list[dict[str, Any]] = Field(description="Authentications (NTLM with the server accessed, Kerberos)")
+    accessed: list[dict[str, Any]] = Field(description="A host's: authentications that reached it as the server "
+                                                       "(NTLM 4776 joined with its 8004, failed logons it logged)")
     groups: list[dict[str, Any]] = Field(description="Group membership changes")
     services: list[dict[str, Any]] = Field(description="Services installed")
     alerts: list[AlertSummary]
