@@ -270,6 +270,9 @@ class PostgresBackend:
     def close(self) -> None:
         if self._conn is not None:
             try:
+                if self._held and not self._conn.broken:  # hand leadership over now, not when the
+                    self._conn.execute("SELECT pg_advisory_unlock_all()")  # server reaps the session
+                    self._held.clear()
                 self._conn.close()
             except self._psycopg.Error:
                 pass
