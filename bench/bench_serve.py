@@ -16,7 +16,7 @@ frames over TCP, one per datagram over UDP. The generator is `--procs` separate 
 build their frames before the clock starts.
 
 What is measured, from the moment the senders are released:
-  dcsentry accept   messages durably in the spool (MAX(seq) of spool.db, read-only) per second,
+  dcsentry accept   messages durably in the spool (MAX(last_msg) of spool.db, read-only) per second,
                     until all N are there (TCP) or nothing more arrives for 1 s (UDP);
   dcsentry e2e      the processor's checkpoint (progress 'spool' in dcsentry.db) reaching what was
                     accepted, capped at --process-limit seconds (TCP rows; the count reached is kept);
@@ -50,9 +50,10 @@ from rsyslog import ensure_installed, version
 # -- the service's stages alone, in this process, for the reading of the rows -----------------------
 
 def ceilings(folder: Path, spool_rows: int, process_rows: int) -> dict:
-    """Messages/s of (a) the spool's append (dcsentry.store.spool.Spool, 1000-row durable
-    transactions as a TCP connection's batches) and (b) the processor (decode + detect + store,
-    Processor.step) over what (a) wrote, each on one core with nothing else of the service running."""
+    """Messages/s of (a) the spool's append (dcsentry.store.spool.Spool, 1000-message durable
+    transactions, one spool row each, as a TCP connection's batches) and (b) the processor
+    (decode + detect + store, Processor.step) over what (a) wrote, each on one core with nothing
+    else of the service running."""
     from dcsentry.config import Config
     from dcsentry.service.decode import decode_message
     from dcsentry.service.processor import Processor

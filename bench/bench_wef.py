@@ -12,7 +12,7 @@ fresh `dcsentry serve` (own data dir, `--web off`) each row:
              with --compress) before the clock starts, by tests/wefclient.py (the tests' Windows side);
   syslog-tcp the same events in the evtx-JSON layout behind an RFC 5424 header, octet-counted frames
              on one connection (bench_serve.py's TCP row).
-Measured from the release of the senders: events durably in the spool (MAX(seq) of spool.db) per
+Measured from the release of the senders: events durably in the spool (MAX(last_msg) of spool.db) per
 second until all are there (for WEF: all batches acknowledged), then the processor's checkpoint per
 second, capped at --process-limit seconds. 127.0.0.1 only; every run bounded by counts and time.
 Results: bench/out/wef.json.
@@ -74,7 +74,7 @@ class Service:
         self.store = sqlite3.connect(f"file:{folder / 'data' / 'dcsentry.db'}?mode=ro", uri=True, timeout=30)
 
     def accepted(self) -> int:
-        return int(self.spool.execute("SELECT COALESCE(MAX(seq), 0) FROM spool").fetchone()[0])
+        return int(self.spool.execute("SELECT COALESCE(MAX(last_msg), 0) FROM spool").fetchone()[0])
 
     def processed(self) -> int:
         row = self.store.execute("SELECT value FROM progress WHERE name = 'spool'").fetchone()

@@ -65,7 +65,7 @@ class Dcsentry:
             self.lines.append(line)
 
     def progress(self) -> int:
-        return int(self.spool.execute("SELECT COALESCE(MAX(seq), 0) FROM spool").fetchone()[0])
+        return int(self.spool.execute("SELECT COALESCE(MAX(last_msg), 0) FROM spool").fetchone()[0])
 
     def goal(self, count: int, nbytes: int) -> int:
         return count

@@ -157,7 +157,7 @@ class Serve:
     def spool_rows(self) -> int:
         db = sqlite3.connect(f"file:{self.data_dir / 'spool.db'}?mode=ro", uri=True, timeout=30)
         try:
-            return db.execute("SELECT COALESCE(MAX(seq), 0) FROM spool").fetchone()[0]
+            return db.execute("SELECT COALESCE(MAX(last_msg), 0) FROM spool").fetchone()[0]
         finally:
             db.close()
 

@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from dcsentry.store.spool import ROW_COLUMNS, unpack
 from servekit import Serve, frame, send_tcp, wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -32,8 +33,8 @@ def attempt(i: int) -> bytes:
 def spooled_record_ids(svc: Serve) -> list[int]:
     db = sqlite3.connect(f"file:{svc.data_dir / 'spool.db'}?mode=ro", uri=True)
     try:
-        return [json.loads(d.split(b" - - - ", 1)[1])["Event"]["System"]["EventRecordID"]
-                for (d,) in db.execute("SELECT data FROM spool")]
+        return [json.loads(m.data.split(b" - - - ", 1)[1])["Event"]["System"]["EventRecordID"]
+                for r in db.execute(f"SELECT {ROW_COLUMNS} FROM spool") for m in unpack(r)]
     finally:
         db.close()
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from dcsentry.alerts import Alert, Evidence
 from dcsentry.model import Origin, WindowsEvent
 from dcsentry.store.db import MIGRATIONS, connect_sqlite, migrate, sqlite_path
-from dcsentry.store.spool import Spool
+from dcsentry.store.spool import ROW_COLUMNS, Spool, unpack
 from dcsentry.store.sqlite_store import Batch
 from dcsentry.store.store import Store, open_store
 from storekit import pg_database, pg_url, store_url  # noqa: F401 (fixtures)
@@ -110,8 +110,10 @@ def test_spool_append_read_trim_and_reopen(tmp_path):
     spool.close()
     again = Spool(path)
     assert again.last_seq() == 5  # durable: a new handle (a restarted process) sees every row
-    assert again.trim(3) == 3 and again.first_seq() == 4
-    assert again.append([(2.0, "udp://b:2", "udp", b"x")]) == 6  # sequence numbers never reuse
+    assert again.append([(2.0, "udp://b:2", "udp", b"x")]) == 6  # positions never reuse
+    assert again.trim(3) == 0 and again.first_seq() == 1  # a row goes only when all its messages are behind
+    assert again.trim(5) == 1 and again.first_seq() == 6 and again.last_seq() == 6
+    assert [(r.seq, r.peer, r.data) for r in again.read(0)] == [(6, "udp://b:2", b"x")]
 
 
 def test_spool_rows_are_committed_before_append_returns(tmp_path):
@@ -119,7 +121,8 @@ def test_spool_rows_are_committed_before_append_returns(tmp_path):
     spool = Spool(path)
     spool.append([(1.0, "tcp://a:1", "tcp", b"hello")])
     other = sqlite3.connect(path)  # another connection, as the processor process has
-    assert other.execute("SELECT data FROM spool").fetchall() == [(b"hello",)]
+    rows = other.execute(f"SELECT {ROW_COLUMNS} FROM spool").fetchall()
+    assert [m.data for r in rows for m in unpack(r)] == [b"hello"]
 
 
 def test_retention_drops_events_and_activities_that_arrived_long_ago_but_keeps_alerts(store_url, tmp_path):

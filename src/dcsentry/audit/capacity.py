@@ -18,9 +18,10 @@ Python 3.11.7, with other jobs running beside (load average ~2.5): figures are o
   `syslog_tls_msgs_per_s` = 448,908 (10 peers), `syslog_udp_msgs_per_s` = 92,149 (1 peer, 0 %
   loss; 10 peers lost 4.45 %): bench/bench_syslog_rx.py (bench/out/syslog_rx.json), 300,000
   messages of 410 bytes per run, received into a trivial consumer.
-- `spool_accept_msgs_per_s` = 49,808: `dcsentry serve` accepting TCP syslog durably into its spool
-  (100 peers, 0 % loss; 48,771-56,161 at 1-100 peers): bench/bench_serve.py (bench/out/serve.json).
-  The whole receive path is bound by the spool's one row per message, not by the listener above.
+- `spool_accept_msgs_per_s` = 107,927: `dcsentry serve` accepting TCP syslog durably into its spool,
+  one spool row per received batch (100 peers, 1,000,000 messages, 0 % loss, another job taking 77 %
+  of a core; 141,444-165,579 at 1-100 peers on a quiet box): bench/bench_serve.py
+  (bench/out/serve.json, docs/performance.md "Syslog intake"). Bound by the 2 shared cores now.
 - Not measured yet: EVTX reading + detection in one run (bench/bench_events.py measures reading
   only: 43,928 events/s with 2 processes, no detection), the receive process's memory, and the
   other SIEM layouts (CEF, Snare, ...) through the processor.
@@ -69,7 +70,7 @@ NODE = NodeCapacity(
     hunt_events_per_cpu_s=56_000,
     hunt_peak_rss_mb=47,
     syslog_tcp_msgs_per_s=532_415,
-    spool_accept_msgs_per_s=49_808,
+    spool_accept_msgs_per_s=107_927,
     syslog_tls_msgs_per_s=448_908,
     syslog_udp_msgs_per_s=92_149,
     machine="2 vCPU AMD EPYC, Linux 6.18, Python 3.11.7 (shared, load ~2.5)",

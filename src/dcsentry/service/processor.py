@@ -25,7 +25,7 @@ from .settings_watch import SettingsWatch, apply
 
 Decoder = Callable[[bytes, Origin], tuple[str, WindowsEvent]]  # -> (layout, event); raises ValueError
 
-REPLAY_ROWS = 200_000  # rows kept behind the checkpoint and replayed after a restart
+REPLAY_ROWS = 200_000  # messages kept behind the checkpoint and replayed after a restart (whole spool rows)
 
 
 class Processor:
@@ -70,7 +70,7 @@ class Processor:
         return True
 
     def warm_up(self) -> int:
-        """Replay the rows behind the checkpoint (forwarding off) to rebuild detector state."""
+        """Replay the messages behind the checkpoint (forwarding off) to rebuild detector state."""
         start = max(0, self.checkpoint - REPLAY_ROWS)
         n = 0
         while start < self.checkpoint:
@@ -90,7 +90,8 @@ class Processor:
         return n
 
     def step(self) -> int:
-        """Process one batch; returns the number of spool rows consumed."""
+        """Process one batch (up to `batch_rows` messages); returns the number of messages consumed.
+        The checkpoint is a message position, so a spool row taken in part is finished next time."""
         rows = self.spool.read(self.checkpoint, self.batch_rows)
         if not rows:
             return 0
