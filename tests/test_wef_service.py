@@ -110,11 +110,7 @@ def test_corpus_events_are_delivered_stored_and_detected(svc: Serve, pki: dict) 
         _, (sub,), _ = c.enumerate()
         events = c.pending(sub, evtx_events(str(path)))
         assert events and all(e.computer == cn for e in events)
-        for batch in c.batches(sub, events):
-            reply = c.deliver(sub, batch)
-            assert reply.status == 200 and reply.action() == "http://schemas.dmtf.org/wbem/wsman/1/wsman/Ack"
-        hb, mid = c.heartbeat(sub)
-        assert hb.status == 200 and hb.relates_to() == mid
+        c.deliver_all(sub, events)
         c.close()
         assert sub.positions == {events[0].channel: max(e.record_id for e in events)}
         last[cn] = sub.positions

@@ -305,6 +305,14 @@ class WefClient:
             sub.positions = positions
         return reply
 
+    def deliver_all(self, sub: Subscription, events: list[Event]) -> None:
+        """Every batch acknowledged, then a heartbeat answered: a client's ordinary round."""
+        for batch in self.batches(sub, events):
+            reply = self.deliver(sub, batch)
+            assert reply.status == 200 and reply.action() == "http://schemas.dmtf.org/wbem/wsman/1/wsman/Ack"
+        hb, mid = self.heartbeat(sub)
+        assert hb.status == 200 and hb.relates_to() == mid
+
     def pending(self, sub: Subscription, events: list[Event]) -> list[Event]:
         """What a resumed subscription still has to send: after the bookmark, in its channels."""
         return [e for e in events if e.channel in sub.channels and e.record_id > sub.positions.get(e.channel, 0)]
