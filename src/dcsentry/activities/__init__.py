@@ -95,6 +95,67 @@ class ServiceCreation(msgspec.Struct, gc=False):
     creator_sid: str | None
     creator_name: str | None
     evidence: list[Evidence]
+    logon_id: str = ""  # 4697's SubjectLogonId
+    session: Logon | None = None  # the installer's 4624 on this host (remote when a network logon)
+    twin: bool = False  # a 4697 after the 7045 of the same install: only for its session, not a new service
 
 
-Activity = AuthActivity | GroupChange | ServiceCreation
+class Logon(msgspec.Struct, gc=False):
+    """A successful logon (4624) on the computer that logged it. Kept by logon id (context.py) so
+    later actions under that id know where their actor came from."""
+
+    time: datetime
+    host: str  # short name of the computer that logged the 4624 (a DC, a server)
+    logon_id: str  # TargetLogonId, as logged (hex text)
+    account: str
+    account_sid: str
+    domain: str
+    logon_type: int | None
+    package: str  # AuthenticationPackageName (NTLM, Kerberos, Negotiate)
+    process: str  # LogonProcessName (NtLmSsp, Kerberos, seclogo, User32 ...)
+    source_ip: str
+    source_host: str
+    key_length: str = ""
+    lm_package: str = ""  # LmPackageName (NTLM V1 / NTLM V2 / -)
+    evidence: list[Evidence] = msgspec.field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        return self.source_ip or self.source_host
+
+    @property
+    def remote(self) -> bool:
+        """A network logon from another machine: what makes an action under it remote."""
+        return self.logon_type == 3 and bool(self.source) and self.source != "localhost"
+
+    @property
+    def account_key(self) -> str:
+        return self.account.lower()
+
+
+class DcActivity(msgspec.Struct, gc=False, kw_only=True):
+    """Base of the DC-log activities (activities/dclog/): what each of them has for the store's
+    activity index and the console (kind, who acted, on what, where)."""
+
+    time: datetime
+    host: str  # the computer that logged it (DC, CA), short name
+    actor: str = ""  # who did it (account name as logged)
+    actor_sid: str = ""
+    actor_domain: str = ""
+    logon_id: str = ""  # SubjectLogonId, to find the actor's logon session
+    session: Logon | None = None  # the actor's 4624 on the same host, when it was in the stream
+    evidence: list[Evidence] = msgspec.field(default_factory=list)
+
+    kind = "dc"
+
+    @property
+    def subject(self) -> str:
+        """What the action was done to, for the activity index (override)."""
+        return ""
+
+    @property
+    def source(self) -> str:
+        return self.session.source if self.session is not None else ""
+
+
+Activity = AuthActivity | GroupChange | ServiceCreation | Logon | DcActivity

@@ -13,6 +13,8 @@ from collections import OrderedDict, deque
 from ..catalogue import GROUP_ADD_IDS, GROUP_REMOVE_IDS, GROUP_SCOPE, NTLM_CHANNEL, NTLM_DC_AUDIT_IDS
 from ..model import WindowsEvent
 from . import Activity, AuthActivity, GroupChange, ServiceCreation, evidence_of
+from .context import DomainContext
+from .readers import Reader, default_readers
 from .sensitive import SensitiveGroups
 from .status import kerberos_result, ntstatus_result
 
@@ -46,7 +48,15 @@ def _short(computer: str) -> str:
 class ActivityBuilder:
     """Feed events in (roughly) time order; get activities back, some a little later."""
 
-    def __init__(self, sensitive: SensitiveGroups | None = None, join_window: float = 5.0) -> None:
+    def __init__(self, sensitive: SensitiveGroups | None = None, join_window: float = 5.0,
+                 ctx: DomainContext | None = None, readers: list[Reader] | None = None) -> None:
+        self.ctx = ctx or DomainContext()
+        self.readers = default_readers(self.ctx) if readers is None else readers
+        self._readers_by_id: dict[int, list[Reader]] = {}
+        for r in self.readers:
+            for i in r.ids:
+                self._readers_by_id.setdefault(i, []).append(r)
+        self._relevant = _RELEVANT | frozenset(self._readers_by_id)
         self.sensitive = sensitive or SensitiveGroups()
         self.join_window = join_window
         self._pending: dict[tuple, deque] = {}  # 4776 waiting for its 8004: key -> [t, act, done]
@@ -57,16 +67,16 @@ class ActivityBuilder:
         self.clock: float = 0.0
         self._swept: float = 0.0
         self.joined = 0
-        self.dcs: set[str] = set()
+        self.dcs: set[str] = self.ctx.inventory.dc_names  # one set: the inventory's DCs
 
     def feed(self, ev: WindowsEvent) -> list[Activity]:
         eid = ev.event_id
-        if eid not in _RELEVANT:  # most of a DC's traffic (4769, 4624...): only the clock moves
-            if self._order:  # something waits for its 8004: let the clock release it
+        if eid not in self._relevant:  # most of a DC's traffic (4634, 4672...): only the clock moves
+            if self._order or self._holding():  # something waits (a 4776 for its 8004...): let the clock release it
                 t = ev.time.timestamp()
                 if t > self.clock:
                     self.clock = t
-                if self._order and self._order[0][0] < self.clock - self.join_window:
+                if (self._order and self._order[0][0] < self.clock - self.join_window) or self._holding():
                     return self._release(self.clock - self.join_window)
             return []
         t = ev.time.timestamp()
@@ -96,10 +106,24 @@ class ActivityBuilder:
             if not self._second_view(self._services_seen, (svc.host, svc.name.lower(), svc.image_path.strip().lower()),
                                      t, eid):
                 out.append(svc)
+            elif svc.session is not None:  # the 4697 twin after its 7045 knows the installer's session
+                svc.twin = True
+                out.append(svc)
+        readers = self._readers_by_id.get(eid)
+        if readers:
+            self.ctx.clock = self.clock
+            for r in readers:
+                out.extend(r.feed(ev))
         return out
 
+    def _holding(self) -> bool:
+        for r in self.readers:
+            if r.holding:
+                return True
+        return False
+
     def flush(self) -> list[Activity]:
-        """End of input: release every 4776 still waiting for an 8004."""
+        """End of input: release every 4776 still waiting for an 8004 (and what readers hold)."""
         return self._release(float("inf"))
 
     # -- NTLM ---------------------------------------------------------------------------------
@@ -162,6 +186,9 @@ class ActivityBuilder:
 
     def _release(self, before: float) -> list[Activity]:
         out: list[Activity] = []
+        for r in self.readers:
+            if r.holding:
+                out.extend(r.release(before))
         order = self._order
         while order and order[0][0] < before:
             self._emit(order.popleft(), out)
@@ -222,9 +249,11 @@ class ActivityBuilder:
     def _service(self, ev: WindowsEvent) -> ServiceCreation:
         d = ev.data
         if ev.event_id == 4697:
-            return ServiceCreation(ev.time, _short(ev.computer), d.get("ServiceName", ""), d.get("ServiceFileName", ""),
+            host, logon_id = _short(ev.computer), d.get("SubjectLogonId", "")
+            return ServiceCreation(ev.time, host, d.get("ServiceName", ""), d.get("ServiceFileName", ""),
                                    d.get("ServiceType", ""), d.get("ServiceStartType", ""), d.get("ServiceAccount", ""),
-                                   d.get("SubjectUserSid"), d.get("SubjectUserName"), [evidence_of(ev)])
+                                   d.get("SubjectUserSid"), d.get("SubjectUserName"), [evidence_of(ev)], logon_id,
+                                   self.ctx.sessions.get(host, logon_id, ev.time.timestamp()))
         return ServiceCreation(ev.time, _short(ev.computer), d.get("ServiceName", ""), d.get("ImagePath", ""),
                                d.get("ServiceType", ""), d.get("StartType", ""), d.get("AccountName", ""),
                                ev.user_sid, None, [evidence_of(ev)])

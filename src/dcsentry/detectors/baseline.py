@@ -17,6 +17,15 @@ class Baseline:
         self.group_changes: Lru = Lru(_CAP)  # (actor, group) -> times seen
         self.services: Lru = Lru(_CAP)  # (host, service name) -> image path
         self.clock = LearningClock()
+        self.tables: dict[str, Lru] = {}  # what the DC-log detectors learn, by name (see table())
+
+    def table(self, name: str, cap: int = _CAP) -> Lru:
+        """A named table of learned facts (key -> JSON-able value), saved and restored with the rest.
+        Keys are strings or tuples of strings (restored as tuples)."""
+        t = self.tables.get(name)
+        if t is None:
+            t = self.tables[name] = Lru(cap)
+        return t
 
     def learned_auth(self, account: str, source: str) -> bool:
         return (account, source) in self.auth_from
@@ -38,6 +47,8 @@ class Baseline:
             "group_changes": [[a, g, n] for (a, g), n in self.group_changes.items()],
             "services": [[h, n, i] for (h, n), i in self.services.items()],
             "learning_started": self.clock.started,
+            "tables": {n: [[list(k) if isinstance(k, tuple) else k, v] for k, v in t.items()]
+                       for n, t in self.tables.items()},
         })
 
     @classmethod
@@ -51,4 +62,8 @@ class Baseline:
         for h, n, i in d.get("services", []):
             b.services[(h, n)] = i
         b.clock.started.update(d.get("learning_started", {}))
+        for name, rows in d.get("tables", {}).items():
+            t = b.table(name)
+            for k, v in rows:
+                t[tuple(k) if isinstance(k, list) else k] = v
         return b

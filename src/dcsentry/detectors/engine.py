@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..activities import Activity
 from ..activities.builder import ActivityBuilder
+from ..activities.context import DomainContext, Inventory
 from ..activities.sensitive import SensitiveGroups
 from ..alerts import Alert
 from ..config import Detection
@@ -15,6 +16,7 @@ from .account_enumeration import AccountEnumerationDetector
 from .base import Detector, Incidents
 from .baseline import Baseline
 from .brute_force import BruteForceDetector
+from .dclog import dc_log_detectors
 from .honeytoken import HoneytokenDetector
 from .password_spray import PasswordSprayDetector
 from .remote_code_execution import RemoteCodeExecutionDetector
@@ -29,11 +31,12 @@ class DetectionEngine:
     """Feed events; each call returns the alerts created or grown by it (same object = same alert)."""
 
     def __init__(self, cfg: Detection | None = None, baseline: Baseline | None = None, keep_alerts: bool = True,
-                 sigma: SigmaRuleset | None = None) -> None:
+                 sigma: SigmaRuleset | None = None, inventory: Inventory | None = None) -> None:
         cfg = cfg or Detection()
         self.cfg = cfg
         self.baseline = baseline or Baseline()
-        self.builder = ActivityBuilder(SensitiveGroups(cfg.sensitive_groups))
+        self.ctx = DomainContext(inventory)
+        self.builder = ActivityBuilder(SensitiveGroups(cfg.sensitive_groups), ctx=self.ctx)
         incidents = Incidents(cfg)
         dcs = self.builder.dcs
         self.detectors: list[Detector] = [
@@ -44,6 +47,7 @@ class DetectionEngine:
             SensitiveGroupDetector(cfg, incidents, self.baseline),
             SuspiciousServiceDetector(cfg, incidents, dcs),
             RemoteCodeExecutionDetector(cfg, incidents, dcs),
+            *dc_log_detectors(cfg, incidents, self.baseline, self.ctx),
         ]
         self.keep_alerts = keep_alerts  # `hunt` keeps every alert for its report; the service stores them instead
         self.alerts: dict[str, Alert] = {}  # every alert raised, by id

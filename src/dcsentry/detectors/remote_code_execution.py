@@ -21,7 +21,7 @@ class RemoteCodeExecutionDetector:
         self.dcs = dcs
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
-        if not isinstance(act, ServiceCreation):
+        if not isinstance(act, ServiceCreation) or act.twin:
             return ()
         if not (REMOTE_EXEC.search(act.name) or REMOTE_EXEC.search(act.image_path)):
             return ()

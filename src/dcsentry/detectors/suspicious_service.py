@@ -25,7 +25,7 @@ class SuspiciousServiceDetector:
         self.dcs = dcs
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
-        if not isinstance(act, ServiceCreation):
+        if not isinstance(act, ServiceCreation) or act.twin:
             return ()
         points, reasons = score(act.name, act.image_path)
         if points < self.threshold:

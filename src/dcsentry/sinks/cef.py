@@ -131,12 +131,16 @@ class CefFormatter:
         if alert.description:
             out.append(("msg", alert.description))
         out.append(("cnt", str(alert.count)))
-        if at is not None:
+        if at is not None and at.external_id:
             out.append(("externalId", str(at.external_id)))
         out += [("cs1Label", "url"), ("cs1", self.alert_url(alert)),
                 ("cs2Label", "trigger"), ("cs2", "new" if alert.revision == 0 else "update")]
         if fqdn:
             out += [("cs3Label", "shostfqdn"), ("cs3", fqdn)]
+        if at is not None and at.xdr_id:  # dcsentry's addition: Defender XDR's detector id
+            out += [("cs4Label", "xdrDetectorId"), ("cs4", at.xdr_id)]
+        if alert.technique:
+            out += [("cs5Label", "mitreTechnique"), ("cs5", alert.technique)]
         return out
 
     def _health_fields(self, alert: Alert) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from ..activities import Activity, AuthActivity, GroupChange
+from ..activities import Activity, AuthActivity, DcActivity, GroupChange, Logon
 from ..catalogue import CATALOGUE, NTLM_DC_AUDIT_IDS
 from ..alerts import Alert
 from ..model import WindowsEvent, iso_utc
@@ -48,6 +48,10 @@ def activity_row(act: Activity) -> tuple:
         return ("auth", iso_utc(act.time), act.account_key, act.source, act.reporter, body)
     if isinstance(act, GroupChange):
         return ("group", iso_utc(act.time), act.member.lower(), act.group_name, act.dc, body)
+    if isinstance(act, Logon):
+        return ("logon", iso_utc(act.time), act.account_key, act.source or act.host, act.host, body)
+    if isinstance(act, DcActivity):
+        return (act.kind, iso_utc(act.time), act.actor.lower(), act.subject, act.host, body)
     return ("service", iso_utc(act.time), (act.creator_name or act.creator_sid or "").lower(), act.host, act.host, body)
 
 

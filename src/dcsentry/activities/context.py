@@ -1,0 +1,184 @@
+"""What the activity readers and the detectors know about the domain beyond one event.
+
+- `Inventory`: which accounts exist and which computers are domain controllers, learned from the
+  stream (creations, deletions, successful authentications, DC-only events) and imported from an
+  admin's export (`dcsentry inventory import`). An imported inventory is authoritative for
+  "does this account exist"; a learned one only ever says "seen", never "does not exist".
+- `LogonLogons`: the 4624 behind a logon id on a computer, so an action event (4662, 4697,
+  5136) can say where its actor came from (reference/dc-log-alerts.md section 0, "Logon join").
+- `DomainContext`: both, plus the DC set, handed to every reader and every DC-log detector.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from . import Logon
+
+_SESSIONS_CAP = 200_000
+_ACCOUNTS_CAP = 1_000_000
+
+
+def short_host(name: str) -> str:
+    """NetBIOS-style host key: no leading backslashes, no domain suffix, no `$`, upper case."""
+    name = (name or "").strip().lstrip("\\")
+    if name in ("-", "NULL", ""):
+        return ""
+    return name.split(".", 1)[0].rstrip("$").upper()
+
+
+def account_name(name: str) -> str:
+    """The bare sAMAccountName, lower case: `DOM\\u`, `u@realm` and `CN=u,...` all give `u`."""
+    n = (name or "").strip()
+    if n.upper().startswith("CN="):
+        n = n[3:].split(",", 1)[0]
+    n = n.split("\\")[-1].split("@")[0]
+    return "" if n in ("-", "") else n.lower()
+
+
+@dataclass(slots=True)
+class Account:
+    name: str  # sAMAccountName as first seen (case kept)
+    sid: str = ""
+    kind: str = "user"  # user | computer
+    dn: str = ""
+    upn: str = ""
+    dns_host_name: str = ""
+    sensitive: bool = False  # adminCount=1 or member of a privileged group (import)
+    dc: bool = False
+    source: str = "learned"  # learned | imported
+    enc_types: int | None = None  # msDS-SupportedEncryptionTypes (import)
+    spns: list[str] = field(default_factory=list)
+
+
+class Inventory:
+    """Accounts and domain controllers. Learned entries are capped (oldest forgotten); imported
+    entries are kept whole."""
+
+    def __init__(self) -> None:
+        self.accounts: OrderedDict[str, Account] = OrderedDict()  # account_name() -> Account
+        self.by_sid: dict[str, str] = {}
+        self.deleted: set[str] = set()
+        self.imported = False  # an authoritative export was loaded
+        self.dc_names: set[str] = set()  # short host names of DCs (upper case)
+
+    # -- learning -----------------------------------------------------------------------------
+    def learn(self, name: str, sid: str = "", *, kind: str | None = None, source: str = "learned") -> Account | None:
+        key = account_name(name)
+        if not key:
+            return None
+        acc = self.accounts.get(key)
+        if acc is None:
+            acc = Account(name=name.split("\\")[-1].split("@")[0], kind=kind or ("computer" if key.endswith("$") else "user"),
+                          source=source)
+            self.accounts[key] = acc
+            if len(self.accounts) > _ACCOUNTS_CAP:
+                old_key, old = self.accounts.popitem(last=False)
+                if old.source == "imported":  # never forget an imported account: put it back
+                    self.accounts[old_key] = old
+        else:
+            self.accounts.move_to_end(key)
+        if sid and sid not in ("-", "S-1-0-0") and not acc.sid:
+            acc.sid = sid.upper()
+            self.by_sid[acc.sid] = key
+        if kind:
+            acc.kind = kind
+        self.deleted.discard(key)
+        return acc
+
+    def forget(self, name: str) -> None:
+        """An account deleted (4726/4743): it no longer exists."""
+        key = account_name(name)
+        acc = self.accounts.pop(key, None)
+        if acc is not None and acc.sid:
+            self.by_sid.pop(acc.sid, None)
+        if key:
+            self.deleted.add(key)
+
+    def add_dc(self, host: str) -> None:
+        h = short_host(host)
+        if h:
+            self.dc_names.add(h)
+
+    # -- questions ----------------------------------------------------------------------------
+    def get(self, name: str = "", sid: str = "") -> Account | None:
+        if sid:
+            key = self.by_sid.get(sid.upper())
+            if key is not None:
+                return self.accounts.get(key)
+        return self.accounts.get(account_name(name))
+
+    def exists(self, name: str, sid: str = "") -> bool | None:
+        """True when known, False only when an imported inventory lacks it (or it was deleted),
+        None when nobody can tell (learning only sees accounts that act)."""
+        key = account_name(name)
+        if not key:
+            return None
+        if self.get(name, sid) is not None:
+            return True
+        if key in self.deleted or self.imported:
+            return False
+        return None
+
+    def is_dc(self, host_or_account: str) -> bool:
+        """A DC by host name (`DC01`, `dc01.corp.local`) or machine account (`DC01$`, `CORP\\DC01$`)."""
+        raw = (host_or_account or "").split("\\")[-1]
+        if short_host(raw) in self.dc_names:
+            return True
+        acc = self.accounts.get(account_name(raw))
+        return bool(acc and acc.dc)
+
+    def is_sensitive(self, name: str, sid: str = "") -> bool:
+        acc = self.get(name, sid)
+        return bool(acc and acc.sensitive)
+
+
+class LogonLogons:
+    """4624 by (computer, TargetLogonId), kept `keep` seconds of event time (DC sessions last
+    hours: reference section 0 says at least 10 h), capped in count."""
+
+    def __init__(self, keep: float = 12 * 3600.0) -> None:
+        self.keep = keep
+        self._by_id: OrderedDict[tuple[str, str], tuple[float, Logon]] = OrderedDict()
+
+    def add(self, s: Logon) -> None:
+        key = (s.host, s.logon_id.lower())
+        self._by_id[key] = (s.time.timestamp(), s)
+        self._by_id.move_to_end(key)
+        if len(self._by_id) > _SESSIONS_CAP:
+            self._by_id.popitem(last=False)
+
+    def get(self, host: str, logon_id: str, now: float | None = None) -> Logon | None:
+        if not logon_id or logon_id in ("-", "0x0", "0x3e7", "0x3e4", "0x3e5"):
+            return None  # no session, or SYSTEM / NETWORK SERVICE / LOCAL SERVICE: no 4624 to find
+        hit = self._by_id.get((short_host(host), logon_id.lower()))
+        if hit is None:
+            return None
+        t, s = hit
+        if now is not None and now - t > self.keep:
+            return None
+        return s
+
+    def expire(self, before: float) -> None:
+        while self._by_id:
+            key, (t, _) = next(iter(self._by_id.items()))
+            if t >= before - self.keep:
+                break
+            del self._by_id[key]
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+
+class DomainContext:
+    """Shared by the readers (which fill it) and the DC-log detectors (which ask it)."""
+
+    def __init__(self, inventory: Inventory | None = None) -> None:
+        self.inventory = inventory or Inventory()
+        self.sessions = LogonLogons()
+        self.clock = 0.0  # latest event time seen (epoch seconds)
+
+    @property
+    def dcs(self) -> set[str]:
+        return self.inventory.dc_names
