@@ -6,13 +6,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from eventfactory import DC, group_change, kerberos, logon_4625, ntlm_4776, ntlm_8004, service_7045
+from eventfactory import DC, T0, group_change, kerberos, logon_4625, ntlm_4776, ntlm_8004, service_7045
 from servekit import DCSENTRY
 
+from dcsentry.activities import AuthActivity
 from dcsentry.activities.builder import ActivityBuilder
 from dcsentry.bus.merge import merged_counters
-from dcsentry.bus.wire import Envelope, Router, decode, detection_key, encode, msg_id, partition_of
+from dcsentry.bus.wire import Envelope, Router, dc_of, decode, detection_key, encode, msg_id, partition_of
 from dcsentry.config import Detection
+from dcsentry.model import WindowsEvent
 
 P = 16
 
@@ -23,7 +25,7 @@ def test_a_detection_key_is_the_source_the_detectors_count_by() -> None:
               kerberos(4771, 3, "carol", "0x18", ip="::ffff:10.7.7.7"), kerberos(4768, 4, "dave", "0x6", ip="10.8.8.8"),
               ntlm_4776(5, "erin", workstation="\\\\WS01", status="0xc000006a")]
     for ev in events:
-        acts = builder.feed(ev) + builder.flush()
+        acts = [a for a in builder.feed(ev) + builder.flush() if isinstance(a, AuthActivity)]  # 4768 is also a ticket
         assert len(acts) == 1
         assert detection_key(ev) == "src:" + acts[0].source
 
@@ -39,6 +41,20 @@ def test_an_attack_from_one_source_stays_on_one_partition() -> None:
                                      actor_sid="S-1-5-21-1-1107", dc=f"DC{i}.contoso.local"))[0] for i in range(5)}
     assert len(by_actor) == 1
     assert detection_key(service_7045(1, "psexesvc", "C:\\x.exe", host="SRV9.contoso.local")) == "host:SRV9"
+
+
+def test_dc_log_events_meet_their_partners_on_one_partition() -> None:
+    """A logon and the actions under its logon id (DCSync's 4662) share a partition; Kerberos service
+    tickets go by client address like TGTs (Kerberoasting counts per source)."""
+    def make(eid: int, data: dict[str, str], rid: int) -> WindowsEvent:
+        return WindowsEvent(eid, "Microsoft-Windows-Security-Auditing", "Security", DC, T0, rid, data)
+
+    logon = make(4624, {"TargetLogonId": "0x11B8C741", "LogonType": "3", "IpAddress": "10.23.23.9"}, 1)
+    access = make(4662, {"SubjectLogonId": "0x11b8c741", "AccessMask": "0x100"}, 2)
+    assert detection_key(logon) == detection_key(access) == "sess:DC01|0x11b8c741"
+    tgs = make(4769, {"TargetUserName": "eve@CONTOSO.LOCAL", "IpAddress": "::ffff:10.9.9.9"}, 3)
+    assert detection_key(tgs) == "src:10.9.9.9"
+    assert dc_of(tgs) == "DC01"
 
 
 def test_honeytoken_events_also_go_flagged_to_the_token_partition() -> None:

@@ -99,14 +99,43 @@ def detection_key(ev: WindowsEvent) -> str | None:
         return "actor:" + (sid or d.get("SubjectUserName", "") or "unknown").upper()
     if eid in SERVICE_IDS:
         return "host:" + _short(ev.computer)
+    if ev.channel == "Security" or eid == 104:
+        return _dc_log_key(ev)
+    return None
+
+
+# DC-log events (activities/dclog/): what their detectors count together. A logon (4624) meets the
+# actions done under it (4662, 5136) on the partition of (computer, logon id); a 5136 change made of
+# several events stays whole on the partition of its OpCorrelationID; account changes go by the
+# account changed, Kerberos tickets by client address, cover-ups and CA events by host.
+_SESSION_IDS = frozenset({4624, 4662})
+_ACCOUNT_IDS = frozenset({4720, 4722, 4724, 4725, 4726, 4738, 4741, 4742, 4743, 4765, 4766, 4781})
+_HOST_IDS = frozenset({1102, 104, 4719, 4706, 4865, 4794, 4882, 4885, 4886, 4887, 4888, 4890, 4896, 4898,
+                       4899, 4900})
+
+
+def _dc_log_key(ev: WindowsEvent) -> str | None:
+    eid, d = ev.event_id, ev.data
+    if eid == 4769:
+        return "src:" + (_ip(d.get("IpAddress", "")) or "unknown")
+    if eid in _SESSION_IDS:
+        logon_id = d.get("TargetLogonId" if eid == 4624 else "SubjectLogonId", "") or ""
+        return "sess:" + _short(ev.computer) + "|" + logon_id.lower()
+    if eid in (5136, 5137, 5141):
+        return "dsop:" + (d.get("OpCorrelationID", "") or d.get("ObjectGUID", "") or "").lower()
+    if eid in _ACCOUNT_IDS:
+        name = d.get("OldTargetUserName", "") if eid == 4781 else d.get("TargetUserName", "")
+        return "acct:" + (name or "").lower()
+    if eid in _HOST_IDS:
+        return "host:" + _short(ev.computer)
     return None
 
 
 def dc_of(ev: WindowsEvent) -> str | None:
     """The computer when this event proves it is a DC (the rule of ActivityBuilder.dcs)."""
     eid = ev.event_id
-    if (eid in (4768, 4771) and ev.channel == "Security") or (eid in NTLM_DC_AUDIT_IDS and ev.channel == NTLM_CHANNEL) \
-            or (eid in GROUP_IDS and eid not in (4732, 4733)):
+    if (eid in (4768, 4769, 4771, 4662, 5136, 5137, 5141) and ev.channel == "Security") \
+            or (eid in NTLM_DC_AUDIT_IDS and ev.channel == NTLM_CHANNEL) or (eid in GROUP_IDS and eid not in (4732, 4733)):
         return _short(ev.computer)
     return None
 
