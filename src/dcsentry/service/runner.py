@@ -27,6 +27,7 @@ from pathlib import Path
 import uvicorn
 
 from ..config import Config
+from ..sinks.safe import visible
 from ..sources.syslog.listeners import ListenerSet, Received
 from ..sources.syslog.tls import server_context
 from ..sources.wef.intake import WefIntake
@@ -145,7 +146,7 @@ class Service:
                 continue
             self._alerts_printed.add(a["id"])
             text = " | ".join(line.strip() for line in a["description"].splitlines() if line.strip())
-            self.announce(f"ALERT {a['severity']:<6} {a['type']}: {text[:200]}")
+            self.announce(visible(f"ALERT {a['severity']:<6} {a['type']}: {text[:200]}", one_line=True))
 
     # -- processes and ports ------------------------------------------------------------------------
     def start_worker(self) -> None:

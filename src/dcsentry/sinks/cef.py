@@ -39,6 +39,7 @@ from datetime import datetime, timezone
 
 from .. import __version__
 from ..alerts import ALERT_TYPES, CEF_SEVERITY, Alert
+from .safe import visible
 
 VENDOR = "dcsentry"
 PRODUCT = "dcsentry"
@@ -52,13 +53,15 @@ _OUTCOMES = {"success": "Success", "failure": "Failure", "failed": "Failure"}
 
 
 def escape_header(value: str) -> str:
-    """Escape one header field: backslash and pipe; line breaks become spaces (a header is one line)."""
-    return _NEWLINES.sub(" ", _HEADER_ESCAPE.sub(lambda m: "\\" + m.group(0), value))
+    """Escape one header field: backslash and pipe; line breaks become spaces (a header is one line);
+    other controls (NUL, ESC, C1, U+2028/9) become visible escapes (safe.py)."""
+    return visible(_NEWLINES.sub(" ", _HEADER_ESCAPE.sub(lambda m: "\\" + m.group(0), value)), one_line=True)
 
 
 def escape_value(value: str) -> str:
-    """Escape one extension value: backslash, equals sign, and line breaks as the two characters ``\\n``/``\\r``."""
-    return _VALUE_ESCAPE.sub(lambda m: _VALUE_REPL[m.group(0)], value)
+    """Escape one extension value: backslash, equals sign, and line breaks as the two characters
+    ``\\n``/``\\r``; other controls become visible escapes."""
+    return visible(_VALUE_ESCAPE.sub(lambda m: _VALUE_REPL[m.group(0)], value), one_line=True)
 
 
 def cef_time(t: datetime) -> str:

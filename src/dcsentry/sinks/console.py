@@ -6,10 +6,12 @@ from typing import IO
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..catalogue import CATALOGUE
 from ..formats import Problem, ReadStats
 from ..model import WindowsEvent
+from .safe import visible
 
 _MAX_PROBLEM_LINES = 200
 
@@ -30,7 +32,7 @@ class ProblemPrinter:
 
 
 def _brief(data: dict[str, str], width: int = 90) -> str:
-    text = " ".join(f"{k}={v}" for k, v in data.items() if v not in ("", "-"))
+    text = visible(" ".join(f"{k}={v}" for k, v in data.items() if v not in ("", "-")), one_line=True)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -46,7 +48,8 @@ class EventTable:
             print(f"{'time (UTC)':<27} {'id':>5}  {'computer':<28} {'record':>9}  data", file=self.out)
         self.rows += 1
         t = ev.time.strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
-        print(f"{t:<27} {ev.event_id:>5}  {ev.computer[:28]:<28} {str(ev.record_id or ''):>9}  {_brief(ev.data)}",
+        computer = visible(ev.computer, one_line=True)[:28]
+        print(f"{t:<27} {ev.event_id:>5}  {computer:<28} {str(ev.record_id or ''):>9}  {_brief(ev.data)}",
               file=self.out)
 
 
@@ -88,6 +91,7 @@ def print_alerts(alerts: list, out: Console) -> None:
     t.add_column("description")
     for a in alerts:
         sev = a.severity + (" (learning)" if a.learning else "")
-        t.add_row(f"{a.start:%Y-%m-%d %H:%M:%S}", f"[{_SEVERITY_STYLE.get(a.severity, '')}]{sev}[/]", a.type,
-                  str(a.count), a.description)
+        # Text(), not a markup string: a `[bold]` in an account name stays text, controls become escapes.
+        t.add_row(f"{a.start:%Y-%m-%d %H:%M:%S}", Text(sev, style=_SEVERITY_STYLE.get(a.severity, "")),
+                  Text(visible(a.type)), str(a.count), Text(visible(a.description)))
     out.print(t)
