@@ -53,6 +53,21 @@ def host_port(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def private_dir(path: Path) -> None:
+    """The data directory and everything this process (and its children) creates in it: owner only
+    (0700/0600) whatever the umask, and files left readable by an older version tightened."""
+    os.umask(0o077)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    for child in path.iterdir():
+        try:
+            mode = child.stat().st_mode
+            if mode & 0o077:
+                os.chmod(child, mode & 0o700)
+        except OSError:
+            pass
+
+
 class Service:
     def __init__(self, cfg: Config, announce: Callable[[str], None], demo: bool = False) -> None:
         self.cfg = cfg
@@ -63,7 +78,7 @@ class Service:
             cfg.detection.honeytokens = sorted({*cfg.detection.honeytokens, *demo_honeytokens()})
         self.announce = announce
         self.dir = data_dir(cfg.serve.data_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
         self.store_url = resolve_store_url(cfg.serve.store, self.dir)
         self.store = open_store(self.store_url, self.dir)  # migrations run before anything else opens it
         self.role, self.bus = check_role(cfg.serve.role, cfg.serve.bus)

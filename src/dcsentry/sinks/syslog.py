@@ -352,7 +352,9 @@ class FileTransport(Transport):
         self._ino: tuple[int, int] | None = None
 
     def _open(self) -> None:
-        fh = open(self.path, "ab")  # noqa: SIM115 - held open across sends, closed in _shut
+        # 0600 whatever the umask: alerts name accounts and hosts (docs/security.md).
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fh = os.fdopen(fd, "ab")  # held open across sends, closed in _shut
         st = os.fstat(fh.fileno())
         self._fh, self._ino = fh, (st.st_dev, st.st_ino)
 

@@ -7,6 +7,7 @@ BYTEA, REAL -> DOUBLE PRECISION). Append new versions at the end; never edit an 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -96,13 +97,23 @@ def sqlite_path(url: str, data_dir: Path) -> Path:
     return path if path.is_absolute() else data_dir / path
 
 
+def private_file(path: Path) -> None:
+    """Create `path` (and missing parents) readable by its owner only, whatever the umask: the
+    databases hold events, alerts and raw messages. An existing file is left as it is."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
 def connect_sqlite(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """WAL mode (readers never block the writer), NORMAL sync (durable at each checkpointed commit
     under WAL; a power cut can lose only the last commits, an application crash loses nothing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     if readonly:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
     else:
+        private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
         db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
