@@ -19,7 +19,7 @@ from ..store import console, settings, tokens
 from ..store.tokens import Principal
 from . import models as m
 from .readiness import audit_upload, dc_health
-from .security import admin, reader
+from .security import admin, reader, still_valid
 
 router = APIRouter(prefix="/api/v1")
 _enc = msgspec.json.Encoder()
@@ -74,7 +74,7 @@ def list_alerts(request: Request, p: Reader,
             response_class=StreamingResponse, tags=["alerts"])
 async def alert_stream(request: Request, p: Reader) -> StreamingResponse:
     """Server-sent events: each new or changed alert as its list row, as it happens."""
-    return StreamingResponse(request.app.state.live.stream(), media_type="text/event-stream",
+    return StreamingResponse(request.app.state.live.stream(lambda: still_valid(request)), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
@@ -98,7 +98,7 @@ def set_status(request: Request, p: Admin, alert_id: Annotated[str, Path(max_len
     return {"id": alert_id, "status": body.status, "previous": change["from"], "comment": body.comment}
 
 
-@router.get("/entities/{kind}/{name}", response_model=m.EntityHistory, responses=_UNAUTH, tags=["entities"])
+@router.get("/entities/{kind}/{name:path}", response_model=m.EntityHistory, responses=_UNAUTH, tags=["entities"])
 def entity(request: Request, p: Reader, kind: m.EntityKind, name: Annotated[str, Path(max_length=256)],
            limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict:
     """An account's or host's history (authentications with the server accessed, group changes,

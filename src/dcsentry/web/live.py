@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..store import console
@@ -18,6 +18,7 @@ from ..store import console
 POLL = 0.5
 PAGE = 2000  # alerts indexed per step while catching up (each step one short transaction)
 KEEPALIVE = 15.0
+REVALIDATE = 5.0  # seconds between checks that a stream's token or session is still valid
 QUEUE = 1000  # events waiting for one slow client; past that it is dropped (it reconnects and reloads)
 
 
@@ -104,17 +105,28 @@ class Live:
                     q.get_nowait()
                 q.put_nowait(None)
 
-    async def stream(self) -> AsyncIterator[str]:
-        """Server-sent events: `event: alert`, data = the alert's list row."""
+    async def stream(self, still_valid: Callable[[], bool] = lambda: True) -> AsyncIterator[str]:
+        """Server-sent events: `event: alert`, data = the alert's list row. The credential that
+        opened the stream is checked again every REVALIDATE seconds: revoked, the stream ends."""
         q: asyncio.Queue = asyncio.Queue(QUEUE)
         self.subscribers.add(q)
+        checked = idle = 0.0
         try:
             yield "retry: 3000\n\n"
             while not self.closing:
+                now = time.monotonic()
+                if now - checked >= REVALIDATE:
+                    if not still_valid():
+                        return
+                    checked = now
                 try:
-                    item = await asyncio.wait_for(q.get(), KEEPALIVE)
+                    item = await asyncio.wait_for(q.get(), REVALIDATE)
+                    idle = 0.0
                 except asyncio.TimeoutError:
-                    yield ": keepalive\n\n"
+                    idle += REVALIDATE
+                    if idle >= KEEPALIVE:
+                        idle = 0.0
+                        yield ": keepalive\n\n"
                     continue
                 if item is None:
                     return

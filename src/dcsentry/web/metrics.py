@@ -40,6 +40,12 @@ class ServiceCollector:
                                 value=ing.get("spool_depth", 0))
         yield GaugeMetricFamily("dcsentry_connections_open", "Open TCP/TLS connections",
                                 value=ing.get("connections_open", 0))
+        yield CounterMetricFamily("dcsentry_connections_refused", "TCP/TLS connections refused (over a cap)",
+                                  value=ing.get("connections_refused", 0))
+        yield CounterMetricFamily("dcsentry_idle_timeouts", "TCP/TLS connections closed after sending nothing",
+                                  value=ing.get("idle_timeouts", 0))
+        yield CounterMetricFamily("dcsentry_tls_handshake_failures", "TLS handshakes that failed (syslog)",
+                                  value=ing.get("tls_handshake_failures", 0))
         parsed = CounterMetricFamily("dcsentry_parsed_messages", "Messages parsed, by layout", labels=["layout"])
         for layout, n in sorted(proc.get("by_layout", {}).items()):
             parsed.add_metric([layout], n)
@@ -77,7 +83,8 @@ class ServiceCollector:
                                     value=wef.get("connections_open", 0))
         refused = CounterMetricFamily("dcsentry_web_refused_requests", "Web requests refused, by reason",
                                       labels=["reason"])
-        for reason in ("refused_401", "refused_403", "too_large", "bad_requests", "invalid_requests", "login_failed"):
+        for reason in ("refused_401", "refused_403", "too_large", "bad_requests", "invalid_requests", "login_failed",
+                       "auth_throttled"):
             refused.add_metric([reason.removeprefix("refused_")], self.web.get(reason, 0))
         yield refused
 

@@ -138,7 +138,7 @@ def alert_page(request: Request, p: Viewer, alert_id: str) -> HTMLResponse:
     return render(request, "alert.html", p, statuses=console.STATUSES, **d)
 
 
-@router.get("/entities/{kind}/{name}")
+@router.get("/entities/{kind}/{name:path}")
 def entity_page(request: Request, p: Viewer, kind: str, name: str) -> HTMLResponse:
     if kind not in console.ENTITY_KINDS:
         return render(request, "notfound.html", p, status=404, what=f"entity kind {kind[:20]}")

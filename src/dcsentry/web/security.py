@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -28,6 +29,10 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 bearer = HTTPBearer(auto_error=False, description="An API token: `dcs_<id>_<secret>`")
+# Failed logins and bearer checks per client address: past AUTH_FAILURES within AUTH_WINDOW seconds
+# the address gets 429 for AUTH_LOCKOUT seconds (tokens are 256-bit: this spares CPU and logs).
+AUTH_FAILURES, AUTH_WINDOW, AUTH_LOCKOUT = 100, 60.0, 60.0
+OPEN_PATHS = ("/healthz", "/readyz")
 
 
 class LoginRequired(Exception):
@@ -57,6 +62,17 @@ def authenticate(request: Request, creds: HTTPAuthorizationCredentials | None) -
                 raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token)")
         return p
     return None
+
+
+def still_valid(request: Request) -> bool:
+    """Is the credential that opened a long-lived response (the SSE stream) still good? A revoked
+    token or an ended session closes the stream."""
+    store = request.app.state.store
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return verify_token(store, header[7:].strip()) is not None
+    cookie = request.cookies.get(COOKIE)
+    return bool(cookie) and verify_session(store, cookie) is not None
 
 
 def reader(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
@@ -101,7 +117,9 @@ async def _send_json(send: Callable[[dict], Awaitable[None]], status: int, body:
 
 
 class Guard:
-    """Caps request bodies (413, counted) and adds security headers to every response."""
+    """Caps request bodies (413, counted), throttles addresses that keep failing authentication
+    (429, counted) and adds security headers to every response (no-store on all but static files:
+    pages and API answers carry alerts, entities and, once, new tokens)."""
 
     def __init__(self, app: ASGIApp, counters: dict[str, int], https: bool = False) -> None:
         self.app = app
@@ -110,10 +128,41 @@ class Guard:
                         (b"x-frame-options", b"DENY"), (b"content-security-policy", CSP.encode())]
         if https:
             self.headers.append((b"strict-transport-security", b"max-age=31536000"))
+        self._failures: dict[str, list[float]] = {}  # address -> failure times in the window
+        self._locked: dict[str, float] = {}  # address -> locked until
+
+    def _throttled(self, addr: str, now: float) -> bool:
+        until = self._locked.get(addr)
+        if until is None:
+            return False
+        if now < until:
+            return True
+        del self._locked[addr]
+        return False
+
+    def _failed(self, addr: str, now: float) -> None:
+        times = [t for t in self._failures.get(addr, ()) if t > now - AUTH_WINDOW]
+        times.append(now)
+        if len(times) >= AUTH_FAILURES:
+            self._locked[addr] = now + AUTH_LOCKOUT
+            self._failures.pop(addr, None)
+        else:
+            self._failures[addr] = times
+        if len(self._failures) > 10_000:  # many addresses: forget the quiet ones
+            self._failures = {a: ts for a, ts in self._failures.items() if ts[-1] > now - AUTH_WINDOW}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        addr = (scope.get("client") or ("?", 0))[0]
+        now = time.monotonic()
+        if scope["path"] not in OPEN_PATHS and self._throttled(addr, now):
+            self.counters["auth_throttled"] += 1
+            await send({"type": "http.response.start", "status": 429,
+                        "headers": [(b"content-type", b"application/json"), (b"retry-after", b"%d" % AUTH_LOCKOUT),
+                                    (b"cache-control", b"no-store"), *self.headers]})
+            await send({"type": "http.response.body", "body": b'{"detail":"too many failed authentications"}'})
             return
         limit = UPLOAD_BODY_LIMIT if scope["path"] in UPLOAD_PATHS else DEFAULT_BODY_LIMIT
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
@@ -143,11 +192,18 @@ class Guard:
                     break
             receive = _replay(b"".join(chunks), receive)
 
+        static = scope["path"].startswith("/static/")
+
         async def send_with_headers(msg: dict) -> None:
             if msg["type"] == "http.response.start":
-                msg = {**msg, "headers": [*msg.get("headers", []), *self.headers]}
+                headers = [*msg.get("headers", []), *self.headers]
+                if not static and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                msg = {**msg, "headers": headers}
                 if msg["status"] in (401, 403):
                     self.counters[f"refused_{msg['status']}"] += 1
+                if msg["status"] == 401:
+                    self._failed(addr, time.monotonic())
             await send(msg)
 
         await self.app(scope, receive, send_with_headers)
