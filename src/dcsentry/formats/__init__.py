@@ -43,7 +43,8 @@ def sniff(head: bytes) -> str | None:
         return "zip"
     if head.startswith(b"\x1f\x8b"):
         return "gz"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[:2] in (b"<\x00", b"\x00<"):
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[:2] in (b"<\x00", b"\x00<") \
+            or head[:4] == b"\x00\x00\x00<" or head.startswith(codecs.BOM_UTF32_BE):  # UTF-16 or UTF-32
         return "xml"
     text = head.removeprefix(codecs.BOM_UTF8).lstrip()
     if _SYSLOG.match(text):  # before XML: `<13>` is a syslog PRI, never a tag; `{"name":` is QRadar JSON

@@ -167,6 +167,13 @@ def parse_event_xml(text: str | bytes, origin: Origin | None = None) -> WindowsE
 def _decoder_for(head: bytes) -> codecs.IncrementalDecoder:
     if head.startswith(codecs.BOM_UTF8):
         return codecs.getincrementaldecoder("utf-8-sig")("replace")
+    # UTF-32 before UTF-16 (FF FE 00 00 starts with UTF-16's BOM): the DOCTYPE check needs the text
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return codecs.getincrementaldecoder("utf-32")("replace")
+    if head[:4] == b"<\x00\x00\x00":
+        return codecs.getincrementaldecoder("utf-32-le")("replace")
+    if head[:4] == b"\x00\x00\x00<":
+        return codecs.getincrementaldecoder("utf-32-be")("replace")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return codecs.getincrementaldecoder("utf-16")("replace")
     if head[:2] == b"<\x00":

@@ -74,14 +74,23 @@ class Envelope:
     end_reason: str = ""
 
 
+_UTF32 = {"utf-32": "utf-32-le", "utf-32le": "utf-32-le", "utf-32be": "utf-32-be"}
+
+
 def decode_text(raw: bytes, content_type: str = "") -> str:
     """Bytes -> text: a BOM wins, then the Content-Type charset, then a sniff of `<` in UTF-16."""
     if raw.startswith(codecs.BOM_UTF8):
         return raw[3:].decode("utf-8")
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16: FF FE 00 00
+        return raw.decode("utf-32")
+    if raw[:4] in (b"<\x00\x00\x00", b"\x00\x00\x00<"):
+        return raw.decode("utf-32-le" if raw[0] == 0x3C else "utf-32-be")
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return raw.decode("utf-16")
     m = _CHARSET.search(content_type or "")
     charset = m.group(1).lower() if m else ""
+    if charset in _UTF32:
+        return raw.decode(_UTF32[charset])
     if charset in ("utf-16", "utf-16le") or raw[:2] == b"<\x00":
         return raw.decode("utf-16-le")
     if charset == "utf-16be" or raw[:2] == b"\x00<":
