@@ -28,6 +28,7 @@ import uvicorn
 
 from ..config import Config
 from ..sinks.safe import visible
+from ..slots import PeerSlots
 from ..sources.syslog.listeners import ListenerSet, Received
 from ..sources.syslog.tls import server_context
 from ..sources.wef.intake import WefIntake
@@ -36,6 +37,8 @@ from ..store.spool import Spool, WefUpdate
 from ..store.store import open_store
 from ..store.tokens import demo_token, first_start_token
 from ..web.app import WebOptions, create_app
+from ..web.connections import guarded_protocol
+from .limits import AcceptErrors, budget, raise_nofile
 from .worker import WorkerPaths, worker_main
 
 
@@ -79,6 +82,8 @@ class Service:
         self.announce = announce
         self.dir = data_dir(cfg.serve.data_dir)
         private_dir(self.dir)
+        self.budget = budget(raise_nofile())  # descriptors shared out before anything opens (limits.py)
+        self.accept_errors: dict[str, int] = {}
         self.store_url = resolve_store_url(cfg.serve.store, self.dir)
         self.store = open_store(self.store_url, self.dir)  # migrations run before anything else opens it
         self.role, self.bus = check_role(cfg.serve.role, cfg.serve.bus)
@@ -148,6 +153,7 @@ class Service:
         out = {"received": {t: c.get(f"received_messages_{t}", 0) for t in ("udp", "tcp", "tls")},
                "received_bytes": {t: c.get(f"received_bytes_{t}", 0) for t in ("udp", "tcp", "tls")}}
         out.update({k: v for k, v in c.items() if isinstance(v, int)})
+        out["accept_errors"] = self.accept_errors.get("accept_errors", 0)
         out["spool_depth"] = self.depth()
         if self.wef is not None:
             out["wef"] = self.wef.counters()
@@ -204,8 +210,10 @@ class Service:
         self.web_app = create_app(self.store, self.ingest_counters, self.ready, options)
         self.web_app.state.live.start()
         tls = {"ssl_certfile": s.web_cert, "ssl_keyfile": s.web_key or None} if https else {}
+        slots = PeerSlots(self.budget.web_total, self.budget.web_per_peer)
+        http = guarded_protocol(slots, self.web_app.state.counters)
         server = uvicorn.Server(uvicorn.Config(self.web_app, log_level="warning", lifespan="off", access_log=False,
-                                               timeout_graceful_shutdown=5, **tls))
+                                               timeout_graceful_shutdown=5, http=http, **tls))
         self._web_task = asyncio.create_task(server.serve(sockets=[sock]))
         scheme = "https" if https else "http"
         self.web_url = f"{scheme}://{f'[{host}]' if ':' in host else host}:{bound}"
@@ -244,7 +252,10 @@ class Service:
             else:
                 self.wef = WefIntake(self.cfg.wef, self.consume_wef, self.wef_bookmark)
         accept = (lambda: self.publisher.connected) if self.publisher else (lambda: self.depth() < self.max_rows)
-        self.listeners = ListenerSet(self.consume, udp_accept=accept, tls_context=tls_ctx) if self.listen else None
+        loop.set_exception_handler(AcceptErrors(self.accept_errors))
+        self.listeners = ListenerSet(self.consume, udp_accept=accept, tls_context=tls_ctx,
+                                     max_connections=self.budget.syslog_total,
+                                     max_per_peer=self.budget.syslog_per_peer) if self.listen else None
         web = await self.start_web()
         if self.publisher is not None:
             await self.publisher.start(stop)

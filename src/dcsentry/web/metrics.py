@@ -46,6 +46,8 @@ class ServiceCollector:
                                   value=ing.get("idle_timeouts", 0))
         yield CounterMetricFamily("dcsentry_tls_handshake_failures", "TLS handshakes that failed (syslog)",
                                   value=ing.get("tls_handshake_failures", 0))
+        yield CounterMetricFamily("dcsentry_accept_errors", "Connections that could not be accepted (out of descriptors)",
+                                  value=ing.get("accept_errors", 0))
         parsed = CounterMetricFamily("dcsentry_parsed_messages", "Messages parsed, by layout", labels=["layout"])
         for layout, n in sorted(proc.get("by_layout", {}).items()):
             parsed.add_metric([layout], n)
@@ -84,7 +86,7 @@ class ServiceCollector:
         refused = CounterMetricFamily("dcsentry_web_refused_requests", "Web requests refused, by reason",
                                       labels=["reason"])
         for reason in ("refused_401", "refused_403", "too_large", "bad_requests", "invalid_requests", "login_failed",
-                       "auth_throttled"):
+                       "auth_throttled", "connections_refused", "header_timeouts"):
             refused.add_metric([reason.removeprefix("refused_")], self.web.get(reason, 0))
         yield refused
 

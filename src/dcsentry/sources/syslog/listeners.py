@@ -20,6 +20,7 @@ import ssl
 import sys
 from collections.abc import Callable, Sequence
 
+from ...slots import PeerSlots
 from .protocols import Consumer, Received, _endpoint, _Flow, _Stream, _TlsAccept, _Udp
 
 __all__ = ["COUNTERS", "Consumer", "ListenerSet", "Received"]
@@ -46,11 +47,13 @@ class ListenerSet:
     def __init__(self, consumer: Consumer, *, max_message: int = 65536 * 4, batch_max: int = 1000,
                  batch_delay: float = 0.005, udp_accept: Callable[[], bool] = lambda: True,
                  tls_context: ssl.SSLContext | None = None, max_connections: int = 10000,
+                 max_per_peer: int | None = None,
                  idle_timeout: float = 600.0, handshake_timeout: float = 30.0, udp_queue: int = 100_000,
                  udp_rcvbuf: int = 32 << 20) -> None:
         self.consumer, self.max_message = consumer, max_message
         self.batch_max, self.batch_delay = batch_max, batch_delay
         self.udp_accept, self.tls_context, self.max_connections = udp_accept, tls_context, max_connections
+        self.slots = PeerSlots(max_connections, max_per_peer or max_connections)
         self.idle_timeout, self.handshake_timeout = idle_timeout, handshake_timeout
         self.udp_queue, self.udp_rcvbuf = udp_queue, udp_rcvbuf
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
@@ -134,11 +137,15 @@ class ListenerSet:
     # -- internals shared by the protocols
 
     def _admit(self, stream: _Stream, transport: asyncio.BaseTransport) -> bool:
+        """A slot for this connection (in all and for its address), or it is closed at once: counted,
+        logged once a minute, never a descriptor held by a peer over its share."""
         c = self.counters
-        if self._closing or c["connections_open"] >= self.max_connections:
+        host = _endpoint(transport.get_extra_info("peername") or ("?", 0))[0].strip("[]")
+        if self._closing or not self.slots.take(host):
             c["connections_refused"] += 1
             transport.abort()
             return False
+        stream.slot = host
         stream.admitted = True
         c["connections_open"] += 1
         c["connections_total"] += 1
@@ -149,6 +156,7 @@ class ListenerSet:
         if stream.admitted:
             stream.admitted = False
             self.counters["connections_open"] -= 1
+            self.slots.give(stream.slot)
 
     def _peer_stats(self, host: str) -> dict[str, int]:
         st = self.per_peer.get(host)

@@ -143,6 +143,7 @@ class _Stream(asyncio.Protocol):
         self.peer, self.host, self.name = "", "", None
         self.stats: dict[str, int] = {}
         self.admitted = self.closed = False
+        self.slot = ""  # the peer address whose connection slot this stream holds
         self.last = 0.0
         self.early: list[bytes | None] = []  # TLS: what arrived before connection_made (None = lost)
 
