@@ -42,6 +42,14 @@ spec="."
 [ -n "$extras" ] && spec=".[$extras]"
 .venv/bin/python -m pip install -q -e "$spec" 2>&1 | grep -v -e '^WARNING: Location' -e 'is ignored' >&2 || true
 .venv/bin/python -c 'import dcsentry' || { echo "dcsentry failed to install" >&2; exit 1; }
+# The RELP test drives Debian's rsyslog with omrelp as the sending peer (tests/test_relp.py).
+if [[ ",$extras," == *",test,"* ]] && ! { [ -x /usr/sbin/rsyslogd ] && ls /usr/lib/*/rsyslog/omrelp.so >/dev/null 2>&1; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog rsyslog-relp >/dev/null
+  else
+    echo "the RELP test needs Debian's rsyslog and rsyslog-relp: sudo apt-get install rsyslog rsyslog-relp" >&2; exit 1
+  fi
+fi
 # The console's end-to-end test drives Debian's chromium through Playwright (never `playwright install`).
 if [[ ",$extras," == *",test,"* ]] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -114,8 +114,11 @@ def events(paths: tuple[str, ...], jsonl: bool, ids: str | None, fmt: str | None
 @click.option("--sigma", "sigma", multiple=True, metavar="PATH",
               help="Also run these Sigma rules and correlations (a .yml file or a folder; repeatable; "
                    "adds to detection.sigma). Rules that do not load are listed on stderr.")
+@click.option("--inventory", "inventory_path", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
+              help="The domain's accounts from an LDIF (ldifde / ldapsearch) or Export-Csv (Get-ADUser / "
+                   "Get-ADComputer) export: which accounts exist, which are DCs and sensitive.")
 def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt: str | None,
-         state: str | None, sigma: tuple[str, ...]) -> None:
+         state: str | None, sigma: tuple[str, ...], inventory_path: str | None) -> None:
     """Detect attacks in PATHS (files, directories, or - for stdin) and print the alerts."""
     from .hunt import hunt as run_hunt
     from .store.state import load_baseline, save_baseline
@@ -126,6 +129,7 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     _sigma_paths(cfg.detection, sigma)
+    inventory = _inventory(inventory_path) if inventory_path else None
     stats = make_stats(err)
     try:
         baseline = load_baseline(state) if state else None
@@ -134,7 +138,8 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
     except OSError as exc:
         raise click.ClickException(f"cannot open the --state store: {exc}") from None
     with _FileProgress(paths, err) as prog:
-        alerts, engine = run_hunt(paths, cfg.detection, stats, fmt, baseline, on_file=prog.on_file)
+        alerts, engine = run_hunt(paths, cfg.detection, stats, fmt, baseline, on_file=prog.on_file,
+                                  inventory=inventory)
     unsaved = False
     if state:
         try:
@@ -213,6 +218,7 @@ def sizing(paths: tuple[str, ...], store: str | None, as_json: bool, fmt: str | 
 _ENV = {  # environment variables that set [serve] keys (between the config file and the flags)
     "DCSENTRY_DATA_DIR": "data_dir", "DCSENTRY_STORE": "store", "DCSENTRY_WEB": "web",
     "DCSENTRY_SYSLOG_UDP": "syslog_udp", "DCSENTRY_SYSLOG_TCP": "syslog_tcp", "DCSENTRY_SYSLOG_TLS": "syslog_tls",
+    "DCSENTRY_SYSLOG_RELP": "syslog_relp", "DCSENTRY_SYSLOG_RELP_TLS": "syslog_relp_tls",
     "DCSENTRY_TLS_CERT": "tls_cert", "DCSENTRY_TLS_KEY": "tls_key", "DCSENTRY_TLS_CLIENT_CA": "tls_client_ca",
     "DCSENTRY_FORWARD": "forward", "DCSENTRY_WEB_CERT": "web_cert", "DCSENTRY_WEB_KEY": "web_key",
     "DCSENTRY_ROLE": "role", "DCSENTRY_BUS": "bus",
@@ -234,6 +240,9 @@ def _addresses(values: tuple[str, ...]) -> list[str]:
 @click.option("--syslog-udp", multiple=True, metavar="HOST:PORT", help="UDP syslog listener(s); port 0 picks one; off.")
 @click.option("--syslog-tcp", multiple=True, metavar="HOST:PORT", help="TCP syslog listener(s) (octet counting or LF).")
 @click.option("--syslog-tls", multiple=True, metavar="HOST:PORT", help="TLS syslog listener(s) (RFC 5425).")
+@click.option("--syslog-relp", multiple=True, metavar="HOST:PORT",
+              help="RELP listener(s): syslog acknowledged once durable (rsyslog omrelp); nothing lost on a crash.")
+@click.option("--syslog-relp-tls", multiple=True, metavar="HOST:PORT", help="RELP over TLS (--tls-cert, --tls-key).")
 @click.option("--tls-cert", type=click.Path(dir_okay=False), help="Server certificate (PEM) for --syslog-tls.")
 @click.option("--tls-key", type=click.Path(dir_okay=False), help="Its private key (PEM).")
 @click.option("--tls-client-ca", type=click.Path(dir_okay=False), help="Require client certificates from this CA.")
@@ -254,7 +263,8 @@ def _addresses(values: tuple[str, ...]) -> list[str]:
                    "or all (default; without --bus: everything in one process, as always). docs/scaling.md.")
 @click.option("--bus", metavar="URL", help="NATS JetStream between the nodes: nats://host:4222 (comma list for a cluster).")
 def serve(config_path: str | None, data_dir: str | None, store_url: str | None, syslog_udp: tuple[str, ...],
-          syslog_tcp: tuple[str, ...], syslog_tls: tuple[str, ...], tls_cert: str | None, tls_key: str | None,
+          syslog_tcp: tuple[str, ...], syslog_tls: tuple[str, ...], syslog_relp: tuple[str, ...],
+          syslog_relp_tls: tuple[str, ...], tls_cert: str | None, tls_key: str | None,
           tls_client_ca: str | None, web: str | None, web_cert: str | None, web_key: str | None,
           forward: tuple[str, ...], wef_https: tuple[str, ...], wef_http: tuple[str, ...], demo: bool,
           sigma: tuple[str, ...], role: str | None, bus: str | None) -> None:
@@ -280,6 +290,7 @@ def serve(config_path: str | None, data_dir: str | None, store_url: str | None, 
     flags = {"data_dir": data_dir, "store": store_url, "tls_cert": tls_cert, "tls_key": tls_key,
              "tls_client_ca": tls_client_ca, "web": web, "web_cert": web_cert, "web_key": web_key,
              "syslog_udp": syslog_udp, "syslog_tcp": syslog_tcp, "syslog_tls": syslog_tls, "forward": forward,
+             "syslog_relp": syslog_relp, "syslog_relp_tls": syslog_relp_tls,
              "role": role, "bus": bus}
     for key, value in flags.items():
         if value:
@@ -296,8 +307,8 @@ def serve(config_path: str | None, data_dir: str | None, store_url: str | None, 
         store_kind(s.store)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    if s.syslog_tls and not s.tls_cert:
-        raise click.UsageError("--syslog-tls needs --tls-cert (and --tls-key)")
+    if (s.syslog_tls or s.syslog_relp_tls) and not s.tls_cert:
+        raise click.UsageError("--syslog-tls and --syslog-relp-tls need --tls-cert (and --tls-key)")
     if s.web_key and not s.web_cert:
         raise click.UsageError("--web-key needs --web-cert")
     _sigma_paths(cfg.detection, sigma)
@@ -334,6 +345,19 @@ def _sigma_paths(detection: Detection, flags: tuple[str, ...]) -> None:
         raise click.UsageError(str(exc)) from None
 
 
+def _inventory(path: str):  # noqa: ANN202 - an Inventory (imported lazily)
+    from .activities.context import Inventory
+    from .activities.inventory_import import read_export
+
+    try:
+        res = read_export(path)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--inventory") from None
+    inv = Inventory()
+    inv.load(res.accounts)
+    return inv
+
+
 def exit_status(stats: ReadStats) -> int:
     """Non-zero only when nothing at all could be read."""
     return 1 if stats.records == 0 and (stats.skipped_total or stats.files == 0) else 0
@@ -342,8 +366,10 @@ def exit_status(stats: ReadStats) -> int:
 def _register() -> None:
     from .sources.wef.commands import wef
     from .synth.cli import synth
+    from .inventory_cli import inventory
     from .web.cli import token
 
+    main.add_command(inventory)
     main.add_command(synth)
     main.add_command(token)
     main.add_command(wef)

@@ -18,6 +18,9 @@ class BruteForce:
     threshold: int = 15  # wrong passwords for one account from one source ...
     window: float = 600.0  # ... within this many seconds
     learning_period: float = 7 * DAY
+    # or this many wrong passwords from one source over 2+ accounts within `window`, with more tries per
+    # account on average than password_spray.max_per_account (fewer per account is a spray)
+    source_threshold: int = 20
 
 
 @dataclass
@@ -48,15 +51,118 @@ class ServiceCreation:
 
 
 @dataclass
+class AccountChanges:
+    """Account-management alerts (preauth-disabled, nopac, sid-history, dcshadow, dsrm-password-change)."""
+
+    nopac_window: float = 600.0  # seconds a computer creation / SPN clear / rename keeps feeding one noPac chain
+    promotion_grace: float = 3600.0  # a DCShadow candidate that becomes a DC (SERVER_TRUST) within this is a promotion
+    sid_history_allowed: list[str] = field(default_factory=list)  # migration accounts (name or SID) adding SID history (ADMT)
+    dsrm_allowed: list[str] = field(default_factory=list)  # accounts whose DSRM password rotation is planned (name or SID)
+
+
+@dataclass
+class DcSync:
+    """DCSync (4662 replication rights on the domain root) and DPAPI backup-key reads (4662 on the secret)."""
+
+    # Accounts that replicate legitimately (Entra Connect `MSOL_<id>`, backup products): exact name or SID,
+    # optionally pinned to source addresses: "MSOL_0123abcd=10.0.0.5" (several: "name=10.0.0.5,10.0.0.6").
+    allowed: list[str] = field(default_factory=list)
+    learning_period: float = 15 * DAY  # replicating accounts seen in this period are learned (their alerts say learning)
+    dpapi_allowed: list[str] = field(default_factory=list)  # accounts allowed to read the DPAPI backup key (name or SID)
+
+
+@dataclass
+class PassTheHash:
+    """pass-the-hash: injected credentials (4624 type 9 seclogo), keyless NTLM network logons, and the DC's
+    profile of accounts that normally use Kerberos."""
+
+    learning_period: float = 14 * DAY  # per DC, before an unusual NTLM source alerts outside learning
+    min_kerberos: int = 20  # Kerberos authentications an account needs before NTLM from it is unusual ...
+    max_ntlm_share: float = 0.05  # ... with NTLM at most this share of its authentications
+    allowed_sources: list[str] = field(default_factory=list)  # hosts/addresses whose keyless NTLM is expected (scanners, NAS)
+
+
+@dataclass
+class RemoteService:
+    """remote-service-installation: a service installed through another host's network logon (4697+4624, 7045+5145)."""
+
+    window: float = 30.0  # seconds from a 5145 write to svcctl to the 7045 it explains
+    learning_period: float = 7 * DAY  # (installer, source, service) seen in this period are learned (SCCM, PDQ)
+    allowed_sources: list[str] = field(default_factory=list)  # Tier-0 admin hosts / deployment servers (name or address)
+
+
+@dataclass
+class Kerberos:
+    """Kerberos ticket detections (docs/detections.md, reference/dc-log-alerts.md B2-B4)."""
+
+    roast_services: int = 3  # distinct user services with RC4 tickets from one source ...
+    roast_window: float = 600.0  # ... within this many seconds: Kerberoasting (High)
+    spn_learning: float = 7 * DAY  # (source, service) RC4 pairs and RC4-using services learned this long
+    asrep_accounts: int = 2  # accounts answered without pre-authentication for one source ...
+    asrep_window: float = 600.0  # ... within this many seconds: AS-REP roasting (High)
+    asrep_learning: float = 7 * DAY  # (account, source) pairs seen this long without alert are legacy clients
+    downgrade_learning: float = 5 * DAY  # AES ticket profiles learned before an RC4 ticket is a downgrade
+    downgrade_min_aes: int = 3  # AES service tickets an account needs before its profile counts as AES
+    tgt_window: float = 10 * 3600.0  # a service ticket without a TGT for it from that address within this
+    opth_learning: float = 30 * DAY  # TGT encryption profile per account (Defender for Identity: one month)
+    allowed_sources: list[str] = field(default_factory=list)  # scanners / legacy hosts (address or name)
+
+
+@dataclass
+class Tampering:
+    """Cover-ups, trusts and AD CS (log-cleared, audit-policy-disabled, trust-created, adcs-san-mismatch,
+    adcs-config-change)."""
+
+    # Logs whose clearing on a DC is also a health alert (dcsentry reads them); a 104 that names no log counts too.
+    health_channels: list[str] = field(default_factory=lambda: ["Security", "System",
+                                                                "Microsoft-Windows-NTLM/Operational"])
+    audit_subcategories: list[str] = field(default_factory=list)  # extra 4719 subcategory GUIDs to watch
+    planned_trusts: list[str] = field(default_factory=list)  # trusted domain names (DNS/NetBIOS) being set up: medium at most
+    # Certificate requests for other identities that are expected: "DOMAIN\\requester", "requester:Template"
+    # or "*:Template" (enrollment agents, NDES/SCEP and Intune connectors).
+    adcs_allowed: list[str] = field(default_factory=list)
+    adcs_dc_templates: list[str] = field(default_factory=lambda: [
+        "DomainController", "DomainControllerAuthentication", "KerberosAuthentication", "DirectoryEmailReplication"])
+    adcs_audit_filter: int = 127  # the CA's AuditFilter dcsentry needs (all seven categories)
+
+
+@dataclass
+class DirectoryChanges:
+    """Directory backdoors from 5136 (dcsync-rights, shadow-credentials, rbcd-change, spn-added-to-user,
+    primary-group-change, adminsdholder-change, acl-change, gpo-change; detectors/dclog/directory_rules.py)."""
+
+    # Provisioning accounts that write msDS-KeyCredentialLink (fnmatch patterns, case-insensitive, or SIDs):
+    # Entra Connect's AD DS connector `MSOL_<id>`, Entra Cloud Sync's gMSA, AD FS service accounts.
+    key_writers: list[str] = field(default_factory=lambda: ["MSOL_*", "provAgentgMSA$", "pGMSA_*", "*adfs*"])
+    pkinit_window: float = 86400.0  # a PKINIT TGT (4768 PreAuthType 16) this soon after shadow credentials: "used"
+    replication_trustees: list[str] = field(default_factory=list)  # names/SIDs allowed to receive replication rights
+    sensitive_dns: list[str] = field(default_factory=list)  # extra DNs (or `*,OU=Tier0,...` patterns) whose ACL/owner changes alert
+    allowed_writers: list[str] = field(default_factory=list)  # accounts whose ACL / GPO edits are planned (acl-change, gpo-change)
+    gpo_learning: float = 7 * DAY  # (GPO, editor) pairs seen this long are the usual editors (version bumps stay quiet)
+    rbcd_learning: float = 7 * DAY  # (target, delegate) RBCD pairs seen this long are known service delegations
+
+
+@dataclass
 class Detection:
     brute_force: BruteForce = field(default_factory=BruteForce)
     password_spray: PasswordSpray = field(default_factory=PasswordSpray)
     account_enumeration: AccountEnumeration = field(default_factory=AccountEnumeration)
     sensitive_group: SensitiveGroup = field(default_factory=SensitiveGroup)
     service_creation: ServiceCreation = field(default_factory=ServiceCreation)
+    account_changes: AccountChanges = field(default_factory=AccountChanges)
+    dcsync: DcSync = field(default_factory=DcSync)
+    pass_the_hash: PassTheHash = field(default_factory=PassTheHash)
+    remote_service: RemoteService = field(default_factory=RemoteService)
+    kerberos: Kerberos = field(default_factory=Kerberos)
+    directory_changes: DirectoryChanges = field(default_factory=DirectoryChanges)
+    tampering: Tampering = field(default_factory=Tampering)
     honeytokens: list[str] = field(default_factory=list)  # account names (sAMAccountName) or SIDs
     sensitive_groups: list[str] = field(default_factory=list)  # extra group names or SIDs
     exclude_sources: list[str] = field(default_factory=list)  # hosts/addresses never alerted as sources
+    # accounts that replicate legitimately (Entra Connect `MSOL_<id>`, backup products), written as
+    # [detection.dcsync] allowed ("name or SID", optionally "=addr[,addr]"): the DCSync detector reads both
+    # lists. This one is also the console's run-time list (store/settings.py), beside honeytokens.
+    replication_allowed: list[str] = field(default_factory=list)
     sigma: list[str] = field(default_factory=list)  # Sigma rule files/folders run beside the detectors (docs/sigma.md)
     incident_gap: float = 3600.0  # an alert grows while its activity goes on with gaps below this
     max_evidence: int = 50  # evidence items kept per alert (counts go on)
@@ -78,6 +184,8 @@ class Serve:
     syslog_udp: list[str] = field(default_factory=lambda: ["127.0.0.1:5514"])
     syslog_tcp: list[str] = field(default_factory=lambda: ["127.0.0.1:5514"])
     syslog_tls: list[str] = field(default_factory=list)
+    syslog_relp: list[str] = field(default_factory=list)  # RELP (acknowledged syslog: rsyslog omrelp)
+    syslog_relp_tls: list[str] = field(default_factory=list)  # RELP over TLS (tls_cert/tls_key/tls_client_ca)
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""  # require client certificates signed by this CA
@@ -105,24 +213,41 @@ class Bus:
     batch: int = 2000  # messages per fetch and per store transaction
 
 
-_SECURITY_IDS = (4776, 4728, 4729, 4732, 4733, 4756, 4757, 4624, 4625, 4768, 4769, 4771)
+_SECURITY_IDS = (4776, 4728, 4729, 4732, 4733, 4756, 4757, 4624, 4625, 4768, 4769, 4771,
+                 # the DC-log detections' events (reference/dc-log-alerts.md), 1102 = Security log cleared
+                 4697, 4720, 4722, 4724, 4725, 4726, 4738, 4741, 4742, 4743, 4765, 4766, 4781, 4794,
+                 4662, 5136, 5137, 5141, 4719, 4706, 4865, 1102,
+                 # a CA's own events (a DC never writes them: the same subscription serves CAs)
+                 4882, 4885, 4886, 4887, 4888, 4890, 4896, 4898, 4899, 4900)
+# Windows refuses an event query whose XPath holds more than about 20 EventID clauses, so the ids
+# are split over several <Select> elements of the same channel.
+_MAX_IDS_PER_SELECT = 20
+# 5145 (Detailed File Share) only where it tells of the service control manager's pipe: the rest
+# of that subcategory is every file-share access check.
+_SVCCTL_5145 = "*[System[(EventID=5145)] and EventData[Data[@Name='RelativeTargetName']='svcctl']]"
 
 
 def _ids_xpath(ids: tuple[int, ...]) -> str:
     return "*[System[(" + " or ".join(f"EventID={i}" for i in ids) + ")]]"
 
 
-def default_select() -> dict[str, str]:
-    """The default subscription's queries: the events dcsentry reads, nothing else (issue #6)."""
-    return {"Security": _ids_xpath(_SECURITY_IDS),
-            "System": "*[System[Provider[@Name='Service Control Manager'] and (EventID=7045)]]",
+def _ids_xpaths(ids: tuple[int, ...]) -> list[str]:
+    return [_ids_xpath(ids[i:i + _MAX_IDS_PER_SELECT]) for i in range(0, len(ids), _MAX_IDS_PER_SELECT)]
+
+
+def default_select() -> dict[str, str | list[str]]:
+    """The default subscription's queries: the events dcsentry reads, nothing else (issue #6). A
+    channel's value is one XPath or a list of them (one <Select> each)."""
+    return {"Security": [*_ids_xpaths(_SECURITY_IDS), _SVCCTL_5145],
+            "System": ["*[System[Provider[@Name='Service Control Manager'] and (EventID=7045)]]",
+                       "*[System[Provider[@Name='Microsoft-Windows-Eventlog'] and (EventID=104)]]"],
             "Microsoft-Windows-NTLM/Operational": _ids_xpath((8004,))}
 
 
 @dataclass
 class WefSubscription:
     name: str = "dcsentry"
-    select: dict[str, str] = field(default_factory=default_select)  # channel -> XPath filter
+    select: dict[str, str | list[str]] = field(default_factory=default_select)  # channel -> XPath filter(s)
     content_format: str = "Raw"  # Raw (EventData only) or RenderedText (adds the rendered message)
     read_existing: bool = False  # without a bookmark, replay what the logs hold instead of new events only
 
@@ -157,6 +282,12 @@ class Config:
     bus: Bus = field(default_factory=Bus)
 
 
+def _xpaths_ok(v: Any) -> bool:
+    if isinstance(v, str):
+        return bool(v.strip())
+    return isinstance(v, list) and bool(v) and all(isinstance(x, str) and x.strip() for x in v)
+
+
 def _subscriptions(value: Any, where: str) -> list[WefSubscription]:
     """`[[wef.subscriptions]]` tables; `select` maps channel names to XPath filters."""
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -168,8 +299,9 @@ def _subscriptions(value: Any, where: str) -> list[WefSubscription]:
         _apply(sub, {k: v for k, v in table.items() if k != "select"}, f"{where}[{i}]")
         if select is not None:
             if not isinstance(select, dict) or not select or not all(
-                    isinstance(k, str) and isinstance(v, str) and v.strip() for k, v in select.items()):
-                raise ValueError(f"{where}[{i}].select: expected a table of channel = \"XPath\"")
+                    isinstance(k, str) and _xpaths_ok(v) for k, v in select.items()):
+                raise ValueError(f"{where}[{i}].select: expected a table of channel = \"XPath\" (or a list of "
+                                 "XPath strings, one <Select> each)")
             sub.select = dict(select)
         if sub.content_format not in ("Raw", "RenderedText"):
             raise ValueError(f"{where}[{i}].content_format: Raw or RenderedText")

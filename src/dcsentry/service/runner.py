@@ -30,6 +30,7 @@ from ..config import Config
 from ..sinks.safe import visible
 from ..slots import PeerSlots
 from ..sources.syslog.listeners import ListenerSet, Received
+from ..sources.syslog.relp import RelpServer
 from ..sources.syslog.tls import server_context
 from ..sources.wef.intake import WefIntake
 from ..store.backend import resolve_store_url
@@ -101,6 +102,7 @@ class Service:
         self.checkpoint = self.store.checkpoint()
         self._checkpoint_read = 0.0
         self.listeners: ListenerSet | None = None
+        self.relp: RelpServer | None = None
         self.wef: WefIntake | None = None
         self.wef_bus = None  # bus.wef.BusWef on an ingest node with WEF listeners
         self.worker: mp.Process | None = None
@@ -154,6 +156,8 @@ class Service:
                "received_bytes": {t: c.get(f"received_bytes_{t}", 0) for t in ("udp", "tcp", "tls")}}
         out.update({k: v for k, v in c.items() if isinstance(v, int)})
         out["accept_errors"] = self.accept_errors.get("accept_errors", 0)
+        if self.relp is not None:
+            out["relp"] = dict(self.relp.counters)
         out["spool_depth"] = self.depth()
         if self.wef is not None:
             out["wef"] = self.wef.counters()
@@ -242,7 +246,8 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         s = self.cfg.serve
-        tls_ctx = server_context(s.tls_cert, s.tls_key or None, client_ca=s.tls_client_ca or None) if s.syslog_tls else None
+        tls_ctx = server_context(s.tls_cert, s.tls_key or None, client_ca=s.tls_client_ca or None) \
+            if s.syslog_tls or s.syslog_relp_tls else None
         if self.listen and (self.cfg.wef.https or self.cfg.wef.http):
             if self.publisher is not None:  # events to the stream, bookmarks to the local spool.db (bus/wef.py)
                 from ..bus.wef import BusWef
@@ -267,6 +272,11 @@ class Service:
             bound = await self.listeners.start(udp=[host_port(a) for a in s.syslog_udp],
                                                tcp=[host_port(a) for a in s.syslog_tcp],
                                                tls=[host_port(a) for a in s.syslog_tls])
+        if self.listen and (s.syslog_relp or s.syslog_relp_tls):
+            self.relp = RelpServer(self.consume, tls_context=tls_ctx, max_connections=self.budget.syslog_total,
+                                   max_per_peer=self.budget.syslog_per_peer)
+            bound += await self.relp.start([host_port(a) for a in s.syslog_relp],
+                                           [host_port(a) for a in s.syslog_relp_tls])
         for transport, host, port in bound:
             self.announce(f"syslog-{transport} listening on {host}:{port}")
         if self.wef is not None:
@@ -292,6 +302,8 @@ class Service:
             if self.worker is not None and not self.worker.is_alive() and not stop.is_set():
                 self.announce(f"processor exited ({self.worker.exitcode}); restarting it")
                 self.start_worker()
+        if self.relp is not None:
+            await self.relp.stop()
         if self.listeners is not None:
             await self.listeners.stop(drain=True)
         if self.wef is not None:

@@ -73,6 +73,13 @@ class ServiceCollector:
             fail.add_metric([sink], n)
         yield sent
         yield fail
+        relp = ing.get("relp")
+        if relp is not None:  # RELP: messages acknowledged once durable, sessions, refusals
+            fam = CounterMetricFamily("dcsentry_relp", "RELP listener counters, by kind", labels=["kind"])
+            for kind, n in sorted(relp.items()):
+                if kind != "connections_open":
+                    fam.add_metric([kind], n)
+            yield fam
         wef = ing.get("wef")
         if wef is not None:  # Windows Event Forwarding: requests, events, refusals by kind
             fam = CounterMetricFamily("dcsentry_wef", "Windows Event Forwarding counters, by kind", labels=["kind"])
