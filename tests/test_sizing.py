@@ -121,7 +121,7 @@ def test_from_the_service_store(tmp_path: Path, store_url: str) -> None:
     store = open_store(store_url, tmp_path)
     evs = [ntlm_4776(i, "a") for i in range(50)] + [ntlm_8004(i, "S", "a", "W") for i in range(50)] + \
           [kerberos(4768, 3600 + i, "a", "0x0") for i in range(10)]
-    store.commit_batch(Batch(events=[(e, 0.0) for e in evs]))
+    store.commit_batch(Batch(events=[(e, 0.0, False) for e in evs]))
     store.close()
     wheres = [store_url] + ([str(tmp_path / "store.db")] if store_url.startswith("sqlite:") else [])
     for where in wheres:

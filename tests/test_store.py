@@ -59,7 +59,7 @@ def test_sqlite_url_forms(tmp_path):
 
 def test_batches_are_idempotent(store_url, tmp_path):
     store = opened(store_url, tmp_path)
-    b = Batch(events=[(event(1), 1.0), (event(2), 1.0), (event(None), 1.0)], alerts={alert().id: alert()}, checkpoint=10)
+    b = Batch(events=[(event(1), 1.0, False), (event(2), 1.0, False), (event(None), 1.0, False)], alerts={alert().id: alert()}, checkpoint=10)
     store.commit_batch(b)
     store.commit_batch(b)  # a replay after a crash
     assert store.count("events") == 3
@@ -93,7 +93,7 @@ def test_user_status_survives_later_growth(store_url, tmp_path):
 
 def test_store_survives_reopen(store_url, tmp_path):
     store = opened(store_url, tmp_path)
-    store.commit_batch(Batch(events=[(event(1), 1.0)], checkpoint=3))
+    store.commit_batch(Batch(events=[(event(1), 1.0, False)], checkpoint=3))
     store.close()
     again = opened(store_url, tmp_path)
     assert again.checkpoint() == 3 and again.count("events") == 1
@@ -134,7 +134,7 @@ def test_retention_drops_events_and_activities_that_arrived_long_ago_but_keeps_a
     builder = ActivityBuilder()
     acts = builder.feed(old) + builder.flush()
     assert len(acts) == 1
-    store.commit_batch(Batch(events=[(old, 1000.0), (new, 5000.0)], activities=acts, alerts={alert().id: alert()}))
+    store.commit_batch(Batch(events=[(old, 1000.0, False), (new, 5000.0, False)], activities=acts, alerts={alert().id: alert()}))
     assert store.execute("UPDATE activities SET received_at = ?", (1000.0,)) == 1
     assert store.count("activities") == 1
     assert store.expire(2000.0) == 2  # what arrived before the cut-off: the old event and its activity

@@ -25,7 +25,7 @@ BATCHES = 30
 
 def batch(i: int) -> Batch:
     """Batch i: 200 events (half shared with batch i+1), two alerts of its own, one health row."""
-    events = [(event(r, computer=f"DC{r % 3}"), 1.0) for r in range(i * 100, i * 100 + 200)]
+    events = [(event(r, computer=f"DC{r % 3}"), 1.0, False) for r in range(i * 100, i * 100 + 200)]
     alerts: dict[str, Alert] = {}
     for k in range(2):
         a = alert(count=i + 1)

@@ -22,6 +22,7 @@ from nats.aio.client import Client
 
 from ..alerts import Alert
 from ..config import Config
+from ..identity import trusted_source
 from ..model import Origin, WindowsEvent
 from ..service.decode import decode_message
 from ..service.settings_watch import SettingsWatch, follow
@@ -98,7 +99,7 @@ class BusIngest:
             except ValueError as exc:
                 self.failed(host, exc, r.data)
                 continue
-            out.extend(self.messages(ev, layout, r.received_at, host))
+            out.extend(self.messages(ev, layout, r.received_at, host, trusted_source(r.transport, peer)))
         return out
 
     def failed(self, host: str, exc: Exception, data: bytes) -> None:
@@ -112,7 +113,8 @@ class BusIngest:
         self._seq += 1
         return Origin(peer, self._seq)
 
-    def messages(self, ev: WindowsEvent, layout: str, received_at: float, host: str) -> list[tuple[str, bytes, dict]]:
+    def messages(self, ev: WindowsEvent, layout: str, received_at: float, host: str,
+                 trusted: bool = False) -> list[tuple[str, bytes, dict]]:
         """One decoded event -> its stream message(s): routed, with its dedup id (syslog and WEF alike)."""
         self.counters["parsed"] += 1
         self.by_layout[layout] += 1
@@ -122,10 +124,10 @@ class BusIngest:
             self.dcs.add(dc)
             self._tasks.append(asyncio.get_running_loop().create_task(self._learn_dc(dc)))
         is_dc = ev.event_id in SERVICE_IDS and ev.computer.split(".", 1)[0].upper() in self.dcs
-        mid = msg_id(ev)
+        mid = msg_id(ev, trusted)
         out = []
         for p, token in self.router.route(ev, mid):
-            env = Envelope(ev, received_at, host, dc=is_dc, token=token)
+            env = Envelope(ev, received_at, host, dc=is_dc, token=token, trusted=trusted)
             out.append((self.names.subject(p), encode(env), {"Nats-Msg-Id": mid + "|t" if token else mid}))
         return out
 

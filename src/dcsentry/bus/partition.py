@@ -205,7 +205,7 @@ class PartitionRunner:
             else:
                 if not replay:
                     self.main.by_event[ev.event_id] += 1
-                self.main.add(target, ev, env.received_at, store=not replay)
+                self.main.add(target, ev, env.received_at, store=not replay, trusted=env.trusted)
         self.main.engine.describe_pending()
         self.tokens.engine.describe_pending()
         self.main.tally(replayed, count=False)

@@ -64,7 +64,7 @@ class BusWef:
                 mismatch = self.checks.check_sender(ev, peer)
                 if mismatch is not None:
                     self.unsent[mismatch.id] = mismatch
-            msgs.extend(pub.messages(ev, layout, received_at, host))
+            msgs.extend(pub.messages(ev, layout, received_at, host, trusted=True))  # WEF: an authenticated client
         sending = {alert_id: a.count for alert_id, a in self.unsent.items()}
         msgs.extend(pub.alert_message(a) for a in self.unsent.values())
         if msgs:

@@ -22,7 +22,6 @@ drops one it has already fed, and the store inserts an event once.
 
 from __future__ import annotations
 
-import hashlib
 import zlib
 
 import msgspec
@@ -33,10 +32,14 @@ from ..catalogue import GROUP_ADD_IDS, GROUP_REMOVE_IDS, NTLM_CHANNEL, NTLM_DC_A
 from ..config import Detection
 from ..detectors.base import Incidents
 from ..detectors.honeytoken import HoneytokenDetector
+from ..identity import event_identity
 from ..model import WindowsEvent
 
 GROUP_IDS = GROUP_ADD_IDS | GROUP_REMOVE_IDS
 SERVICE_IDS = frozenset({7045, 4697})
+# account-management and directory-change events a honeytoken can be the object (or subject) of
+TOKEN_ACCOUNT_IDS = frozenset({4720, 4722, 4724, 4725, 4726, 4738, 4741, 4742, 4743, 4781, 4765, 4766})
+TOKEN_DIRECTORY_IDS = frozenset({5136, 5137, 5139, 5141})
 
 
 class Envelope(msgspec.Struct, array_like=True, gc=False):
@@ -45,6 +48,7 @@ class Envelope(msgspec.Struct, array_like=True, gc=False):
     peer: str  # the sending host, for per-peer counters
     dc: bool = False  # the event's computer is known to be a domain controller (ingest's view)
     token: bool = False  # the honeytoken copy: for the honeytoken detector only, not stored again
+    trusted: bool = False  # came over an authenticated transport (identity.py)
 
 
 _enc = msgspec.msgpack.Encoder()
@@ -71,11 +75,9 @@ def decode_alert(data: bytes) -> Alert:
     return _alert_dec.decode(data)
 
 
-def msg_id(ev: WindowsEvent) -> str:
-    if ev.record_id is not None:
-        return f"{ev.computer}|{ev.channel}|{ev.record_id}"
-    body = msgspec.msgpack.encode(msgspec.structs.replace(ev, origin=None))
-    return "h|" + hashlib.blake2b(body, digest_size=12).hexdigest()
+def msg_id(ev: WindowsEvent, trusted: bool = False) -> str:
+    """`Nats-Msg-Id`: the event's identity in its source's trust class (identity.py)."""
+    return event_identity(ev, trusted)
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -162,6 +164,20 @@ class Router:
             return self._tokens._match(d.get("UserName", ""))
         if eid in GROUP_IDS:
             return self._tokens._match(d.get("MemberName", ""), d.get("MemberSid", ""))
+        if eid == 4769:  # the requester (`user@REALM`), or the account owning the SPN asked for
+            return (self._tokens._match(d.get("TargetUserName", ""))
+                    or self._tokens._match(d.get("ServiceName", ""), d.get("ServiceSid", "")))
+        if eid == 4624:
+            return self._tokens._match(d.get("TargetUserName", ""), d.get("TargetUserSid", ""))
+        if eid in TOKEN_ACCOUNT_IDS:  # a change to the account (4781: either name), or made by it
+            return (self._tokens._match(d.get("TargetUserName", "") or d.get("NewTargetUserName", ""),
+                                        d.get("TargetSid", ""))
+                    or self._tokens._match(d.get("OldTargetUserName", ""))
+                    or self._tokens._match(d.get("SubjectUserName", ""), d.get("SubjectUserSid", "")))
+        if eid in TOKEN_DIRECTORY_IDS:
+            return (self._tokens.match_dn(d.get("ObjectDN", "") or d.get("OldObjectDN", ""))
+                    or self._tokens.match_dn(d.get("NewObjectDN", ""))
+                    or self._tokens._match(d.get("SubjectUserName", ""), d.get("SubjectUserSid", "")))
         return None
 
     def route(self, ev: WindowsEvent, mid: str | None = None) -> list[tuple[int, bool]]:

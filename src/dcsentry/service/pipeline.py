@@ -23,10 +23,12 @@ class Pipeline:
         self.by_alert: Counter = Counter()
         self._counted: OrderedDict[str, None] = OrderedDict()  # alert ids already counted as raised
 
-    def add(self, batch: Batch, ev: WindowsEvent, received_at: float, *, store: bool = True) -> None:
-        """Detect on `ev`; with `store`, the event (if of the catalogue) and its DC-health mark too."""
+    def add(self, batch: Batch, ev: WindowsEvent, received_at: float, *, store: bool = True,
+            trusted: bool = False) -> None:
+        """Detect on `ev`; with `store`, the event (if of the catalogue) and its DC-health mark too.
+        `trusted`: it came over an authenticated transport (identity.py)."""
         if store and ev.event_id in _STORED:
-            batch.events.append((ev, received_at))
+            batch.events.append((ev, received_at, trusted))
             health_into(batch, ev, received_at)
         engine = self.engine
         before = engine.activities

@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 
 from ..config import Detection, Wef
 from ..detectors.engine import DetectionEngine
+from ..identity import event_identity, trusted_source
 from ..model import Origin, WindowsEvent
 from ..sources.wef.identity import WefChecks, decode_wef
 from ..store.spool import Spool, SpoolRow
 from ..store.rows import Batch
 from ..store.store import Store
 from .pipeline import Pipeline
-from .settings_watch import SettingsWatch, apply
+from .settings_watch import SettingsWatch, apply, apply_inventory
 
 Decoder = Callable[[bytes, Origin], tuple[str, WindowsEvent]]  # -> (layout, event); raises ValueError
 
+SEEN_IDS = 200_000  # message identities remembered for de-duplication (as a detect worker's partition)
 REPLAY_ROWS = 200_000  # messages kept behind the checkpoint and replayed after a restart (whole spool rows)
 
 
@@ -39,6 +41,7 @@ class Processor:
         self.engine = DetectionEngine(detection, store.load_baseline(), keep_alerts=False)
         self.pipeline = Pipeline(self.engine)  # the step a detect worker of the distributed mode runs too
         self.checkpoint = store.checkpoint()
+        self.inventory_version = 0.0  # the stored inventory import the engine holds (settings_watch)
         self.counters: Counter = Counter()
         self.by_layout: Counter = Counter()
         self.failed_by_peer: Counter = Counter()
@@ -46,26 +49,46 @@ class Processor:
         self.by_event = self.pipeline.by_event
         self.by_alert = self.pipeline.by_alert
         self.samples: dict[str, str] = {}  # peer -> a message that fit no layout, for the operator
+        self.seen: OrderedDict[str, None] = OrderedDict()  # identities of the last messages fed
         self._last_save = time.monotonic()
         self._dirty = False
         self._last_input = 0.0
         self.wef = WefChecks(detection, wef.intermediate_collectors if wef else [], self._stored, self._highest)
 
+    def _repeat(self, identity: str) -> bool:
+        """Seen among the last SEEN_IDS messages (what a detect worker of the distributed mode drops
+        by the same id: bus/partition.py)."""
+        seen = self.seen
+        if identity in seen:
+            return True
+        seen[identity] = None
+        if len(seen) > SEEN_IDS:
+            seen.popitem(last=False)
+        return False
+
     def _stored(self, computer: str, channel: str, record_id: int) -> bool:
-        return bool(self.store.query("SELECT 1 FROM events WHERE computer = ? AND channel = ? AND record_id = ?",
-                                     (computer, channel, record_id)))
+        """A WEF copy is a duplicate of a stored authenticated copy only: an unauthenticated sender
+        who guessed the key first does not make the DC's real event disappear (identity.py)."""
+        return bool(self.store.query("SELECT 1 FROM events WHERE computer = ? AND channel = ? AND record_id = ? "
+                                     "AND trusted = 1", (computer, channel, record_id)))
 
     def _highest(self, computer: str, channel: str) -> int | None:
-        rows = self.store.query("SELECT MAX(record_id) FROM events WHERE computer = ? AND channel = ?",
+        rows = self.store.query("SELECT MAX(record_id) FROM events WHERE computer = ? AND channel = ? AND trusted = 1",
                                 (computer, channel))
         return rows[0][0] if rows else None
 
     def refresh_settings(self, force: bool = False) -> bool:
-        """Apply run-time lists (honeytokens, sensitive groups, excluded sources) changed through the
-        console or API. The detectors are updated in place: their windows and open incidents stay."""
+        """Apply run-time lists (honeytokens, sensitive groups, excluded sources, replication
+        allow-list) changed through the console or API, and a new inventory import. The detectors are
+        updated in place: their windows and open incidents stay."""
         eff = self.settings.poll(force)
+        changed = False
+        if self.settings.inventory_seen != self.inventory_version:
+            self.inventory_version, accounts = self.settings.inventory()
+            apply_inventory(self.engine, accounts)
+            changed = True
         if eff is None:
-            return False
+            return changed
         apply(self.engine, eff)
         return True
 
@@ -121,6 +144,11 @@ class Processor:
                     if host not in self.samples or len(self.samples) < 1000:
                         self.samples[host] = f"{exc}: {row.data[:300]!r}"
                 continue
+            trusted = trusted_source(row.transport, row.peer)
+            if self._repeat(event_identity(ev, trusted)):  # a re-sent copy: stored and counted once
+                if count:
+                    self.counters["wef_duplicates" if wef else "duplicates"] += 1
+                continue
             if wef:
                 if self.wef.duplicate(ev, replay=not count):
                     if count:
@@ -134,7 +162,7 @@ class Processor:
                 self.by_layout[layout] += 1
                 self.parsed_by_peer[host] += 1
                 self.by_event[ev.event_id] += 1
-            pipeline.add(batch, ev, row.received_at)
+            pipeline.add(batch, ev, row.received_at, trusted=trusted)
         if count:
             pipeline.tally(batch)
         return batch
@@ -160,7 +188,7 @@ class Processor:
 
     def snapshot(self) -> dict:
         return {"parsed": self.counters["parsed"], "failed": self.counters["failed"],
-                "wef_duplicates": self.counters["wef_duplicates"],
+                "wef_duplicates": self.counters["wef_duplicates"], "duplicates": self.counters["duplicates"],
                 "by_layout": dict(self.by_layout), "by_event": {str(k): v for k, v in self.by_event.items()},
                 "by_alert": dict(self.by_alert), "failed_by_peer": dict(self.failed_by_peer),
                 "parsed_by_peer": dict(self.parsed_by_peer), "samples": dict(list(self.samples.items())[:50]),

@@ -84,6 +84,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ALTER TABLE activities ADD COLUMN server TEXT",
         "CREATE INDEX IF NOT EXISTS activities_server ON activities (server, time_utc)",
     ]),
+    (5, "account inventory imported from an LDIF / CSV export (store/inventory.py)", [
+        """CREATE TABLE IF NOT EXISTS inventory (
+            name TEXT PRIMARY KEY, sid TEXT NOT NULL, kind TEXT NOT NULL, dc INTEGER NOT NULL,
+            sensitive INTEGER NOT NULL, disabled INTEGER NOT NULL, dn TEXT NOT NULL, body TEXT NOT NULL,
+            imported_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS inventory_sid ON inventory (sid)",
+    ]),
+    (6, "the trust class of each stored event's source (identity.py): an authenticated copy replaces an "
+        "unauthenticated one with the same key, never the other way round", [
+        "ALTER TABLE events ADD COLUMN trusted INTEGER",
+    ]),
 ]
 
 

@@ -23,7 +23,7 @@ def stored_event_ids() -> frozenset[int]:
 class Batch:
     """What one processing step produced, committed all or nothing."""
 
-    events: list[tuple[WindowsEvent, float]] = field(default_factory=list)  # (event, received_at)
+    events: list[tuple[WindowsEvent, float, bool]] = field(default_factory=list)  # (event, received_at, trusted)
     activities: list[Activity] = field(default_factory=list)
     alerts: dict[str, Alert] = field(default_factory=dict)  # id -> alert (latest state)
     health: dict[tuple[str, int], list] = field(default_factory=dict)  # (dc, id) -> [first, last, last_utc, n]
@@ -32,14 +32,15 @@ class Batch:
     forward: bool = True  # False while replaying after a restart
 
 
-def event_row(e: WindowsEvent, received_at: float) -> tuple:
-    """An event without a record id (some SIEM layouts drop it) is keyed by a stable content hash."""
+def event_row(e: WindowsEvent, received_at: float, trusted: bool = False) -> tuple:
+    """An event without a record id (some SIEM layouts drop it) is keyed by a stable content hash;
+    `trusted`: it came over an authenticated transport (identity.py)."""
     body = _enc.encode(e)
     rid = e.record_id
     if rid is None:
         rid = -int.from_bytes(hashlib.blake2b(body, digest_size=7).digest(), "big")
     return (e.computer, e.channel, rid, e.event_id, iso_utc(e.time), received_at,
-            str(e.origin) if e.origin else None, body.decode())
+            str(e.origin) if e.origin else None, body.decode(), int(trusted))
 
 
 def activity_row(act: Activity) -> tuple:

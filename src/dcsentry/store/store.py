@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -32,7 +32,14 @@ _dec = msgspec.json.Decoder()
 T = TypeVar("T")
 
 _EVENT_COLS = (("computer", "text"), ("channel", "text"), ("record_id", "bigint"), ("event_id", "integer"),
-               ("time_utc", "text"), ("received_at", "double precision"), ("source", "text"), ("body", "text"))
+               ("time_utc", "text"), ("received_at", "double precision"), ("source", "text"), ("body", "text"),
+               ("trusted", "integer"))
+# An event's key taken by an unauthenticated copy (anyone can claim a computer and record id over
+# plain syslog) is given to the authenticated copy when it comes; never the other way round.
+_EVENT_CONFLICT = ("ON CONFLICT (computer, channel, record_id) DO UPDATE SET event_id = excluded.event_id, "
+                   "time_utc = excluded.time_utc, received_at = excluded.received_at, source = excluded.source, "
+                   "body = excluded.body, trusted = excluded.trusted "
+                   "WHERE excluded.trusted = 1 AND COALESCE(events.trusted, 0) = 0")
 _ACTIVITY_COLS = (("kind", "text"), ("time_utc", "text"), ("account", "text"), ("host", "text"), ("dc", "text"),
                   ("body", "text"), ("received_at", "double precision"), ("server", "text"))
 _ALERT_COLS = (("id", "text"), ("type", "text"), ("kind", "text"), ("severity", "text"), ("status", "text"),
@@ -124,7 +131,7 @@ class Store:
     def commit_batch(self, b: Batch) -> None:
         """Events, activities, alert updates, health counts and progress: one transaction."""
         now = time.time()
-        events = sorted((event_row(e, rx) for e, rx in b.events), key=lambda r: r[:3]) if b.events else []
+        events = _one_per_key(event_row(e, rx, trusted) for e, rx, trusted in b.events) if b.events else []
         acts = [(*activity_row(a), now, activity_server(a)) for a in b.activities]
         health = [(dc, eid, *h) for (dc, eid), h in sorted(b.health.items())]  # h: first, last, last_utc, n
         progress = dict(b.progress)
@@ -135,7 +142,7 @@ class Store:
         def write() -> None:
             with self._tx() as db:
                 if events:
-                    db.insert_rows("events", _EVENT_COLS, events, "ON CONFLICT DO NOTHING")
+                    db.insert_rows("events", _EVENT_COLS, events, _EVENT_CONFLICT)
                 if acts:
                     db.insert_rows("activities", _ACTIVITY_COLS, acts)
                 if alerts:
@@ -287,3 +294,15 @@ def open_store(url: str, data_dir: Path) -> Store:
     """`sqlite:PATH` (relative to `data_dir`; see db.sqlite_path) or `postgresql://...`. Runs the
     migrations; raises StoreUnavailable (an OSError) when the database cannot be reached."""
     return Store(open_backend(url, data_dir))
+
+
+def _one_per_key(rows: Iterable[tuple]) -> list[tuple]:
+    """One row per event key (an upsert may touch a row once per statement), the authenticated copy
+    first choice, in key order (writers meet rows in the same order: no deadlock)."""
+    best: dict[tuple, tuple] = {}
+    for r in rows:
+        k = r[:3]
+        old = best.get(k)
+        if old is None or (r[-1] and not old[-1]):
+            best[k] = r
+    return [best[k] for k in sorted(best)]
