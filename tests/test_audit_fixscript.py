@@ -85,7 +85,8 @@ def test_cli_fix_script_then_audit(tmp_path: Path) -> None:
     res = run_cli("audit", "--json", "--fix-script", str(out), SPANISH)
     assert res.returncode == 1 and json.loads(res.stdout)["missing_required"]
     assert sorted(p.name for p in out.iterdir()) == ["GptTmpl.inf", "README.txt", "audit.csv", "auditpol.cmd",
-                                                     "ntlm-audit.ps1", "ntlm-audit.reg"]
+                                                     "ca-audit.cmd", "domain-sacl.ps1", "ntlm-audit.ps1",
+                                                     "ntlm-audit.reg"]
     res = run_cli("audit", "--json", str(out / "audit.csv"), str(out / "GptTmpl.inf"))
     assert res.returncode == 0, res.stdout
     assert json.loads(res.stdout)["missing_required"] == []

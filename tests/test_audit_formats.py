@@ -13,15 +13,20 @@ import pytest
 
 from conftest import run_cli
 from dcsentry.audit.exports import read_exports
+from dcsentry.catalogue import CATALOGUE
 from dcsentry.audit.requirements import ALL_REQUIREMENTS, BY_KEY, REQUIREMENTS
 from dcsentry.audit.verdict import Verdict, decide
 
 GUID = "{%s-69AE-11D9-BED3-505054503030}"
 CV, SGM, KAS, KST, LOGON, SSE, UAM = (GUID % p for p in ("0CCE923F", "0CCE9237", "0CCE9242", "0CCE9240", "0CCE9215",
                                                          "0CCE9211", "0CCE9235"))
+DSA, DSC, CAM, APC, AUTHPC, DFS, CS = (GUID % p for p in ("0CCE923B", "0CCE923C", "0CCE9236", "0CCE922F", "0CCE9230",
+                                                          "0CCE9244", "0CCE9221"))
 NAMES = {CV: "Credential Validation", SGM: "Security Group Management", KAS: "Kerberos Authentication Service",
          KST: "Kerberos Service Ticket Operations", LOGON: "Logon", SSE: "Security System Extension",
-         UAM: "User Account Management"}
+         UAM: "User Account Management", DSA: "Directory Service Access", DSC: "Directory Service Changes",
+         CAM: "Computer Account Management", APC: "Audit Policy Change", AUTHPC: "Authentication Policy Change",
+         DFS: "Detailed File Share", CS: "Certification Services"}
 TEXT = {0: "No Auditing", 1: "Success", 2: "Failure", 3: "Success and Failure"}
 GROUP = ("4728", "4729", "4732", "4733", "4756", "4757")
 NTLM_KEY = r"MACHINE\System\CurrentControlSet\Services\Netlogon\Parameters\AuditNTLMInDomain"
@@ -65,7 +70,10 @@ def reg_export(key: str, values: dict[str, int]) -> str:
     return f"Windows Registry Editor Version 5.00\n\n[HKEY_LOCAL_MACHINE\\{key}]\n{body}\n"
 
 
-ALL_SET = {CV: 3, SGM: 3, KAS: 3, KST: 3, LOGON: 3, SSE: 3, UAM: 3}
+ALL_SET = {g: 3 for g in NAMES}
+# `certutil -getreg CA\AuditFilter` on a CA (synthetic, in certutil's exact layout)
+CERTUTIL_127 = ("HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\CertSvc\\Configuration\\contoso-CA01-CA:\n\n"
+                "  AuditFilter REG_DWORD = 7f (127)\nCertUtil: -getreg command completed successfully.\n")
 NTLM_ALL = {NTLM_KEY: 7, LSA + r"\MSV1_0\RestrictSendingNTLMTraffic": 1,
             LSA + r"\MSV1_0\AuditReceivingNTLMTraffic": 2, LSA + r"\SCENoApplyLegacyAuditPolicy": 1}
 
@@ -90,7 +98,8 @@ def statuses(v: Verdict) -> dict[str, str]:
 
 def test_everything_set_is_ready(tmp_path: Path) -> None:
     v = verdict_of(write(tmp_path, "auditpol.csv", utf16(auditpol_get(ALL_SET))),
-                   write(tmp_path, "secpol.inf", utf16(inf(registry=NTLM_ALL))))
+                   write(tmp_path, "secpol.inf", utf16(inf(registry=NTLM_ALL))),
+                   write(tmp_path, "auditfilter.txt", CERTUTIL_127))
     assert set(statuses(v).values()) == {"yes"}
     assert v.missing_required() == [] and v.unknown_required() == []
     assert all(c.status == "yes" for c in v.settings if c.required)
@@ -99,11 +108,10 @@ def test_everything_set_is_ready(tmp_path: Path) -> None:
 
 def test_cli_everything_set_exit_zero_and_json_shape(tmp_path: Path) -> None:
     res = run_cli("audit", "--json", write(tmp_path, "a.csv", utf16(auditpol_get(ALL_SET))),
-                  write(tmp_path, "s.inf", utf16(inf(registry=NTLM_ALL))))
+                  write(tmp_path, "s.inf", utf16(inf(registry=NTLM_ALL))), write(tmp_path, "f.txt", CERTUTIL_127))
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    assert set(doc["events"]) == {"4776", "8004", *GROUP, "7045", "4624", "4625", "4768", "4769", "4771", "4697",
-                                  "4720"}
+    assert set(doc["events"]) == {str(e) for e in CATALOGUE}
     for e in doc["events"].values():
         assert e["status"] == "yes" and e["fix"] == [] and e["blind"] == []
 
@@ -130,7 +138,7 @@ def test_each_required_setting_missing_in_turn(tmp_path: Path, missing: str) -> 
     else:
         del reg[NTLM_KEY]
     v = verdict_of(write(tmp_path, "gpo.csv", audit_csv(subs)),
-                   write(tmp_path, "GptTmpl.inf", utf16(inf(registry=reg))))
+                   write(tmp_path, "GptTmpl.inf", utf16(inf(registry=reg))), write(tmp_path, "f.txt", CERTUTIL_127))
     req = BY_KEY[missing]
     for eid, x in v.events.items():
         assert x.status == ("no" if eid in req.event_ids else "yes"), (eid, x.detail)

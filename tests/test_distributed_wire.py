@@ -77,13 +77,14 @@ def test_partitions_are_stable_across_processes() -> None:
         assert int(out.stdout) == partition_of("src:10.1.2.3", 16)
 
 
-def test_message_ids_are_the_store_key_or_a_content_hash() -> None:
+def test_message_ids_are_the_store_key_or_a_content_hash_in_a_trust_class() -> None:
     ev = kerberos(4771, 1, "alice", "0x18")
-    assert msg_id(ev) == f"{DC}|Security|{ev.record_id}"
+    assert msg_id(ev) == f"u|{DC}|Security|{ev.record_id}"
+    assert msg_id(ev, trusted=True) == f"a|{DC}|Security|{ev.record_id}"  # a WEF copy is not the syslog one
     a = ev.__class__(**{f: getattr(ev, f) for f in ev.__struct_fields__} | {"record_id": None})
     b = ev.__class__(**{f: getattr(ev, f) for f in ev.__struct_fields__} | {"record_id": None, "origin": None})
-    assert msg_id(a) == msg_id(b) and msg_id(a).startswith("h|")  # where it came from does not change it
-    env = Envelope(ev, 12.5, "10.0.0.1", dc=True)
+    assert msg_id(a) == msg_id(b) and msg_id(a).startswith("u|h|")  # the peer/position does not change it
+    env = Envelope(ev, 12.5, "10.0.0.1", dc=True, trusted=True)
     assert decode(encode(env)) == env
 
 

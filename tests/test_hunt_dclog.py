@@ -65,6 +65,7 @@ def test_benign_corpus_raises_no_dc_log_alert(rel: str) -> None:
     "dc-log/evtx/evtx-to-mitre-attack/ID4662-DCsync attack using Mimikatz.evtx",
     "dc-log/json/otrf-security-datasets/empire_powerview_ldap_ntsecuritydescriptor.zip",
     "dc-log/evtx/evtx-to-mitre-attack/ID104-1102-Event log cleared.evtx",
+    "dc-log/evtx/evtx-attack-samples/persistence_security_dcshadow_4742.evtx",  # also a health alert of the DC
 ])
 def test_cli_jsonl_carries_dc_log_alerts(rel: str) -> None:
     """The contract path: the installed CLI's `hunt --jsonl`, MDI and ATT&CK ids on every line."""

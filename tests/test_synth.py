@@ -16,12 +16,13 @@ from functools import cache
 import pytest
 from click.testing import CliRunner
 
+from dcsentry.config import Detection
 from dcsentry.formats import ReadStats, read_stream
 from dcsentry.formats.jsonl import read_jsonl
 from dcsentry.formats.xml import parse_event_xml, read_xml
 from dcsentry.model import WindowsEvent
 from dcsentry.synth import ATTACK_TYPES, DEFAULT_START, demo_sample, generate, render, write_events
-from dcsentry.synth.attacks import select
+from dcsentry.synth.attacks import CHAINS, SCENARIOS, select
 from dcsentry.synth.cli import synth
 
 FIELDS = ("event_id", "provider", "channel", "computer", "time", "record_id", "data", "keywords", "user_sid",
@@ -96,8 +97,8 @@ def test_winlogbeat_round_trip_keeps_what_winlogbeat_carries():
     assert_same(got, events, ("event_id", "provider", "channel", "computer", "record_id", "data", "user_sid"))
     for a, b in zip(got, events):
         assert a.time == b.time.replace(microsecond=b.time.microsecond // 1000 * 1000)
-        if b.channel == "Security":
-            assert a.keywords == b.keywords
+        if b.channel == "Security" and b.provider == "Microsoft-Windows-Security-Auditing":
+            assert a.keywords == b.keywords  # (1102's 0x4020... has no Winlogbeat name of its own)
 
 
 @pytest.mark.parametrize("fmt", ["xml", "jsonl", "winlogbeat"])
@@ -144,7 +145,7 @@ def test_sorted_by_time_and_records_increase_per_dc_and_channel():
         key = (e.computer, e.channel)
         assert e.record_id > last.get(key, 0)
         last[key] = e.record_id
-    assert {c for c, _ in last} == {"DC01.corp.contoso.com", "DC02.corp.contoso.com"}
+    assert {c for c, _ in last} == {"DC01.corp.contoso.com", "DC02.corp.contoso.com", "CA01.corp.contoso.com"}
 
 
 # -- labels -----------------------------------------------------------------------------------------
@@ -173,7 +174,8 @@ def test_short_runs_squeeze_every_attack_inside(hours):
     events, labels = generate(seed=8, hours=hours, users=20)
     end = DEFAULT_START + timedelta(hours=hours)
     seen = Counter(e.origin.member for e in events if e.origin is not None)
-    assert len(labels) == 16 and all(seen[lb.id] == lb.events for lb in labels)
+    assert len(labels) == len(SCENARIOS) + sum(len(c) - 1 for c in CHAINS.values())
+    assert all(seen[lb.id] == lb.events for lb in labels)
     assert all(DEFAULT_START <= lb.start <= lb.end < end for lb in labels)
 
 
@@ -260,7 +262,7 @@ def test_attack_selection():
     assert select("all") == list(ATTACK_TYPES) and select("none") == [] and select(None) == []
     assert select("remote-code-execution, brute-force") == ["brute-force", "remote-code-execution"]
     with pytest.raises(ValueError, match="unknown attack"):
-        select("brute-force,golden-ticket")
+        select("brute-force,silver-ticket")
     _, labels = generate(seed=1, hours=2, users=30, attacks="honeytoken-activity,brute-force")
     assert {lb.type for lb in labels} == {"honeytoken-activity", "brute-force"}
 
@@ -322,3 +324,199 @@ def test_cli_writes_events_and_labels(tmp_path):
     assert sum(lb["events"] for lb in doc["labels"]) == sum(len(lb["records"]) for lb in doc["labels"])
     bad = CliRunner().invoke(synth, ["--out", str(tmp_path / "x.xml"), "--attacks", "nope"])
     assert bad.exit_code != 0 and "unknown attack" in bad.output
+
+
+# -- the DC's wider Security log (reference/dc-log-alerts.md) ----------------------------------------------
+DC_LOG_IDS = {4662, 5136, 5137, 5141, 4738, 4741, 4742, 4781, 4794, 4765, 4719, 4706, 1102, 104, 4885, 4886, 4887}
+GET_CHANGES_ALL = "1131f6ad-9c07-11d1-f79f-00c04fc2dcd2"
+
+
+def _by_label(events) -> dict[str, list[WindowsEvent]]:
+    out: dict[str, list[WindowsEvent]] = defaultdict(list)
+    for e in events:
+        if e.origin is not None and e.origin.member:
+            out[e.origin.member].append(e)
+    return out
+
+
+def test_dc_log_events_read_back_in_every_format():
+    events, _ = small_run()
+    assert {e.event_id for e in events} >= DC_LOG_IDS
+    cleared = next(e for e in events if e.event_id == 1102)
+    x = render(cleared, "xml")
+    assert "<UserData><LogFileCleared" in x and "<EventData>" not in x and 'Name="Microsoft-Windows-Eventlog"' in x
+    assert json.loads(render(cleared, "winlogbeat"))["winlog"]["user_data"]["xml_name"] == "LogFileCleared"
+    trust = next(e for e in events if e.event_id == 4706)
+    assert json.loads(render(trust, "jsonl"))["Event"]["EventData"]["TdoDirection"] == 3
+    for fmt, reader in (("xml", read_xml), ("jsonl", read_jsonl)):
+        picked = tuple(e for e in events if e.event_id in DC_LOG_IDS)
+        got = list(reader(io.BytesIO(as_bytes(picked, fmt)), f"x.{fmt}", ReadStats()))
+        assert_same(got, picked)
+
+
+def test_every_dc_log_attack_is_labelled_and_shaped_right():
+    events, labels = day_run("all")
+    by = {lb.type: lb for lb in labels}
+    assert set(by) == set(ATTACK_TYPES)
+    mine = _by_label(events)
+    ev = {lb.type: mine[lb.id] for lb in labels}
+    assert all(lb.entities and (lb.entities.get("source_ip") or lb.entities.get("ca")) for lb in labels
+               if lb.type in ("dcsync", "kerberoasting", "asrep-roasting", "golden-ticket", "nopac", "log-cleared"))
+    # spray -> success -> Kerberoast -> DCSync, from one workstation, in that order
+    spray = next(lb for lb in labels if lb.variant == "kerberos-chain")
+    roast, sync = by["kerberoasting"], by["dcsync"]
+    assert spray.end < roast.start < roast.end < sync.start
+    assert spray.entities["source_ip"] == roast.entities["source_ip"] == sync.entities["source_ip"]
+    assert roast.entities["account"] in spray.entities["guessed_accounts"]
+    tickets = [e for e in ev["kerberoasting"] if e.event_id == 4769]
+    assert len({e.data["ServiceName"] for e in tickets}) >= 3
+    assert {e.data["TicketEncryptionType"] for e in tickets} == {"0x17"}
+    rights = [e for e in ev["dcsync"] if e.event_id == 4662]
+    assert any(GET_CHANGES_ALL in e.data["Properties"] for e in rights)
+    assert {e.data["AccessMask"] for e in rights} == {"0x100"}
+    logon = next(e for e in ev["dcsync"] if e.event_id == 4624)
+    assert {e.data["SubjectLogonId"] for e in rights} == {logon.data["TargetLogonId"]}
+    assert logon.data["IpAddress"] == sync.entities["source_ip"] and logon.computer == rights[0].computer
+    # noPac: computer created -> SPNs cleared -> renamed to the DC's name -> TGT as that name -> back -> S4U2self
+    chain = [(e.event_id, e.data.get("NewTargetUserName") or e.data.get("TargetUserName"))
+             for e in ev["nopac"] if e.event_id in (4741, 4742, 4781, 4768, 4769)]
+    dc_name = by["nopac"].entities["impersonated"]
+    computer = by["nopac"].entities["computer"]
+    ids = [i for i, _ in chain]
+    assert ids[ids.index(4741):] == [4741, 4742, 4781, 4768, 4781, 4769], chain
+    assert (4781, dc_name) in chain and (4768, dc_name) in chain and (4781, computer) in chain
+    assert next(e for e in ev["nopac"] if e.event_id == 4742).data["ServicePrincipalNames"] == "%%1793"
+    assert [e for e in ev["nopac"] if e.event_id == 4769][-1].data["TicketOptions"] == "0x40800018"
+    # shadow credentials, then a PKINIT TGT for the same account
+    key = next(e for e in ev["shadow-credentials"] if e.event_id == 5136)
+    pkinit = next(e for e in ev["shadow-credentials"] if e.event_id == 4768 and e.data["PreAuthType"] == "16")
+    assert key.data["AttributeLDAPDisplayName"] == "msDS-KeyCredentialLink" and key.data["OperationType"] == "%%14674"
+    assert key.data["AttributeValue"].startswith("B:828:") and key.time < pkinit.time
+    assert pkinit.data["TargetUserName"] == by["shadow-credentials"].entities["target"]
+    assert pkinit.data["CertThumbprint"]
+    # the log cleared on a DC: 1102 (Security, UserData) and 104 (System)
+    cleared = {e.event_id: e for e in ev["log-cleared"]}
+    assert cleared[1102].computer.startswith("DC") and cleared[1102].provider == "Microsoft-Windows-Eventlog"
+    assert cleared[104].channel == "System" and cleared[104].data["Channel"] == "System"
+    # one-event shapes
+    asrep = [e for e in ev["asrep-roasting"] if e.event_id == 4768]
+    assert len(asrep) >= 2 and {e.data["PreAuthType"] for e in asrep} == {"0"}
+    assert {e.event_id for e in ev["golden-ticket"]} == {4769}
+    assert next(e for e in ev["overpass-the-hash"] if e.event_id == 4768).data["TicketEncryptionType"] == "0x17"
+    pth = next(e for e in ev["pass-the-hash"] if e.event_id == 4624)
+    assert (pth.data["AuthenticationPackageName"], pth.data["KeyLength"], pth.data["LogonType"]) == ("NTLM", "0", "3")
+    assert any("BCKUPKEY" in e.data.get("ObjectName", "") for e in ev["dpapi-backup-key"])
+    assert any(e.event_id == 4697 for e in ev["remote-service-installation"])
+    attr = {t: {e.data["AttributeLDAPDisplayName"] for e in ev[t] if e.event_id == 5136} for t in ev}
+    assert attr["dcsync-rights"] == attr["adminsdholder-change"] == attr["acl-change"] == {"nTSecurityDescriptor"}
+    assert "msDS-AllowedToActOnBehalfOfOtherIdentity" in attr["rbcd-change"]
+    assert "servicePrincipalName" in attr["spn-added-to-user"] and "primaryGroupID" in attr["primary-group-change"]
+    assert "gPCMachineExtensionNames" in attr["gpo-change"]
+    assert any("%%2096" in e.data.get("UserAccountControl", "") for e in ev["preauth-disabled"])
+    assert {4765} <= {e.event_id for e in ev["sid-history"]}
+    assert {4742, 5137, 5141, 4662} <= {e.event_id for e in ev["dcshadow"]}
+    for t, eid in (("dsrm-password-change", 4794), ("audit-policy-disabled", 4719), ("trust-created", 4706),
+                   ("adcs-config-change", 4885)):
+        assert eid in {e.event_id for e in ev[t]}, t
+    esc = {e.event_id: e for e in ev["adcs-san-mismatch"]}
+    assert "SAN:upn=administrator@" in esc[4886].data["Attributes"] and esc[4768].data["PreAuthType"] == "16"
+
+
+def test_everyday_dc_log_population_is_the_same_every_day():
+    """What detectors learn (RC4 pairs, no-pre-auth host, replicating accounts, key writers, GPO editors) comes
+    from the domain's fixed population; everyday tickets follow a TGT; NTLM logons carry a session key."""
+    from dcsentry.synth import build_domain
+
+    d = build_domain(11, 200, 2)
+    events, _ = day_run("none")
+    rc4 = {(e.data["IpAddress"].removeprefix("::ffff:"), e.data["ServiceName"]) for e in events
+           if e.event_id == 4769 and e.data["TicketEncryptionType"] == "0x17"}
+    assert rc4 == {(m.ip, s.sam) for m, s in d.rc4_clients}
+    no_preauth = {(e.data["TargetUserName"], e.data["IpAddress"]) for e in events
+                  if e.event_id == 4768 and e.data["PreAuthType"] == "0"}
+    assert no_preauth == {(a.sam, f"::ffff:{d.legacy_host.ip}") for a in d.no_preauth}
+    rc4_tgts = {e.data["TargetUserName"] for e in events
+                if e.event_id == 4768 and e.data["TicketEncryptionType"] == "0x17"}
+    assert rc4_tgts == {a.sam for a in d.no_preauth}
+    replicators = {e.data["SubjectUserName"] for e in events if e.event_id == 4662}
+    assert replicators == {m.account for m in d.dcs} | {d.msol.sam}
+    writers = {(e.data["SubjectUserName"], e.data["AttributeLDAPDisplayName"]) for e in events if e.event_id == 5136}
+    assert {w for w, a in writers if a == "msDS-KeyCredentialLink"} == {d.msol.sam}
+    assert {w for w, a in writers if a == "versionNumber"} <= {a.sam for a in d.gpo_admins}
+    assert {e.data["SubjectUserName"] for e in events if e.event_id == 4741} <= {d.join_account.sam}
+    assert all(e.data["KeyLength"] == "128" for e in events
+               if e.event_id == 4624 and e.data["AuthenticationPackageName"] == "NTLM")
+    resets = [e for e in events if e.event_id == 4738 and e.data["PasswordLastSet"] != "-"]
+    assert resets and all(e.data["UserAccountControl"] == "-" for e in events if e.event_id == 4738)
+    assert sum(e.event_id == 4724 for e in events) == len(resets)
+    refresh = [e for e in events if e.event_id == 4719]
+    assert all(e.data["AuditPolicyChanges"] == "%%8449, %%8451" and e.data["SubjectUserSid"] == "S-1-5-18"
+               for e in refresh)
+    assert any(e.event_id == 4742 and e.data["PasswordLastSet"] != "-" for e in events)
+    tgt: dict[tuple[str, str], datetime] = {}
+    orphans = []
+    for e in events:
+        if e.event_id == 4768 and e.data["Status"] == "0x0":
+            tgt[(e.data["TargetUserName"].lower(), e.data["IpAddress"])] = e.time
+        elif e.event_id == 4769:
+            t = tgt.get((e.data["TargetUserName"].split("@")[0].lower(), e.data["IpAddress"]))
+            if t is None or e.time - t > timedelta(hours=10):
+                orphans.append(e)
+    assert not orphans, orphans[:3]
+
+
+def _alerts_for(events, seed: int, users: int):
+    """Feed a generated stream to the detection engine, configured from the generator's domain."""
+    from dcsentry.detectors.engine import DetectionEngine
+    from dcsentry.synth import build_domain
+
+    d = build_domain(seed, users, 2)
+    cfg = Detection(honeytokens=[a.sam for a in d.honeytokens])
+    cfg.replication_allowed = cfg.dcsync.allowed = [f"{d.msol.sam}={d.aadc.ip}"]
+    engine = DetectionEngine(cfg)
+    for e in events:
+        engine.feed(e)
+    engine.finish()
+    return list(engine.alerts.values())
+
+
+def _missed(labels, alerts) -> list[str]:
+    def hit(a, lb) -> bool:
+        kind = "adcs-config-change" if a.type == "health:ca-audit-filter" else a.type.removeprefix("health:")
+        return kind in (lb.type, *lb.also) and a.start <= lb.end and lb.start <= a.end
+
+    return [f"{lb.id} ({lb.variant})" for lb in labels if not any(hit(a, lb) for a in alerts)]
+
+
+def test_hunting_one_seed_finds_every_attack():
+    """A day of a 200-user domain: every injected attack (the DC-log ones included) raises its alert."""
+    events, labels = day_run("all")
+    alerts = _alerts_for(events, 11, 200)
+    assert not _missed(labels, alerts), _missed(labels, alerts)
+
+
+def test_hunting_the_demo_finds_every_attack(tmp_path):
+    """The README's demo file, through the real `hunt` (XML reader and all): every attack type is found."""
+    from dcsentry.hunt import hunt
+
+    path = tmp_path / "demo.xml"
+    labels = demo_sample(str(path), labels_path=str(tmp_path / "labels.json"))
+    cfg = Detection(honeytokens=["sql-admin"])
+    alerts, _ = hunt([str(path)], cfg, ReadStats())
+    assert not _missed(labels, alerts), _missed(labels, alerts)
+
+
+def test_an_everyday_day_raises_nothing_outside_learning():
+    """The benign background alone: whatever the detectors raise on their first day says `learning`."""
+    events, _ = day_run("none")
+    loud = [(a.type, a.key, a.description[:160]) for a in _alerts_for(events, 11, 200) if not a.learning]
+    assert not loud, loud
+
+
+def test_attacks_can_wait_for_the_last_day():
+    """Multi-day runs for learning detectors: attacks only from `attacks_from`, the background unchanged."""
+    last = DEFAULT_START + timedelta(hours=20)
+    events, labels = generate(seed=5, hours=24, users=30, attacks="all", attacks_from=last)
+    assert labels and all(lb.start >= last for lb in labels)
+    quiet, _ = generate(seed=5, hours=24, users=30, attacks="none")
+    assert sum(1 for e in events if e.origin is None) == sum(1 for _ in quiet)

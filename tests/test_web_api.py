@@ -9,9 +9,9 @@ import time
 from urllib.parse import quote
 
 import pytest
-from conftest import SHARED
+from conftest import SHARED, corpus
 from eventfactory import ntlm_4776_xml, ntlm_8004_xml
-from servekit import frame, send_tcp, wait_for
+from servekit import corpus_json, frame, send_tcp, wait_for
 from webkit import BRUTE, GROUP, GUEST_SID, PSEXEC, base_url, cli_token, client, send_corpus, start, wait_alert
 
 pytestmark = pytest.mark.timeout(240)
@@ -204,7 +204,7 @@ def test_host_accessed_as_a_server_synthetic_8004(svc, api) -> None:
 
 def test_settings_change_reaches_the_detectors_and_is_audited(svc, api) -> None:
     view = api.get("/api/v1/settings").json()
-    assert set(view["settings"]) == {"honeytokens", "sensitive_groups", "exclude_sources"}
+    assert set(view["settings"]) == {"honeytokens", "sensitive_groups", "exclude_sources", "replication_allowed"}
     r = api.put("/api/v1/settings/honeytokens", json={"values": [GUEST_SID, " ", GUEST_SID.lower()], "comment": "decoy"})
     assert r.status_code == 200 and r.json()["added"] == [GUEST_SID]
     view = api.get("/api/v1/settings").json()
@@ -214,7 +214,14 @@ def test_settings_change_reaches_the_detectors_and_is_audited(svc, api) -> None:
     import time
 
     time.sleep(2.5)  # the processor looks every 2 s
-    send_corpus(svc, GROUP)
+    # the same group change logged again later (new record ids): a re-send of the earlier copy would be
+    # removed as a duplicate before detection
+    again = []
+    for m in corpus_json(corpus(GROUP)):
+        doc = json.loads(m)
+        doc["Event"]["System"]["EventRecordID"] += 1_000_000
+        again.append(frame(json.dumps(doc).encode()))
+    send_tcp(svc.ports["tcp"], again)
     alert = wait_alert(api, "the honeytoken alert for the decoy SID", type="honeytoken-activity")
     assert GUEST_SID in json.dumps(api.get(f"/api/v1/alerts/{alert['id']}").json()["alert"])
     assert api.put("/api/v1/settings/nonsense", json={"values": []}).status_code == 422

@@ -156,6 +156,15 @@ class Subscription:
         return self.options.get("Compression") == "SLDC"
 
 
+def _selects(sub: etree._Element) -> dict[str, str]:
+    """Select Path -> XPath; a channel's several Selects (as many as Windows' clause limit needs) joined by newlines."""
+    out: dict[str, str] = {}
+    for s in sub.iterfind("w:Filter/QueryList/Query/Select", NS):
+        path = s.get("Path")
+        out[path] = f"{out[path]}\n{s.text}" if path in out else s.text
+    return out
+
+
 def parse_subscriptions(body: bytes) -> list[Subscription]:
     root = etree.fromstring(body, _SAFE)  # UTF-16 with BOM: lxml honours the BOM
     assert root.findtext("s:Header/a:Action", namespaces=NS) == \
@@ -179,7 +188,7 @@ def parse_subscriptions(body: bytes) -> list[Subscription]:
             end_to=sub.findtext("e:EndTo/a:Address", namespaces=NS).strip(),
             heartbeat=delivery.findtext("w:Heartbeats", namespaces=NS), max_time=delivery.findtext("w:MaxTime", namespaces=NS),
             max_envelope=int(delivery.findtext("w:MaxEnvelopeSize", namespaces=NS)),
-            channels={s.get("Path"): s.text for s in sub.iterfind("w:Filter/QueryList/Query/Select", NS)},
+            channels=_selects(sub),
             bookmark=bookmark, options=opts,
             profiles=[a.get("Profile") for a in notify.iterfind(".//auth:Authentication", NS)],
             issuer_thumbprints=[t.text.strip() for t in notify.iterfind(".//auth:Thumbprint[@Role='issuer']", NS)])

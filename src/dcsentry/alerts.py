@@ -190,7 +190,7 @@ class Alert(msgspec.Struct):
             "technique": self.technique,
             "external_id": (at.external_id or None) if at else None,
             "xdr_id": at.xdr_id if at else None,
-            "tactic": at.tactic if at else None,
+            "tactic": at.tactic if at else self.details.get("tactic"),
             "start": iso_utc(self.start),
             "end": iso_utc(self.end),
             "count": self.count,

@@ -114,11 +114,12 @@ def events(paths: tuple[str, ...], jsonl: bool, ids: str | None, fmt: str | None
 @click.option("--sigma", "sigma", multiple=True, metavar="PATH",
               help="Also run these Sigma rules and correlations (a .yml file or a folder; repeatable; "
                    "adds to detection.sigma). Rules that do not load are listed on stderr.")
-@click.option("--inventory", "inventory_path", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
-              help="The domain's accounts from an LDIF (ldifde / ldapsearch) or Export-Csv (Get-ADUser / "
-                   "Get-ADComputer) export: which accounts exist, which are DCs and sensitive.")
+@click.option("--inventory", "inventory_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              metavar="FILE", help="The domain's accounts from an LDIF (ldifde / ldapsearch) or Export-Csv (Get-ADUser "
+                                   "/ Get-ADComputer) export: which accounts exist, which are DCs and sensitive "
+                                   "(repeatable: the files are taken together).")
 def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt: str | None,
-         state: str | None, sigma: tuple[str, ...], inventory_path: str | None) -> None:
+         state: str | None, sigma: tuple[str, ...], inventory_paths: tuple[str, ...]) -> None:
     """Detect attacks in PATHS (files, directories, or - for stdin) and print the alerts."""
     from .hunt import hunt as run_hunt
     from .store.state import load_baseline, save_baseline
@@ -129,7 +130,7 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     _sigma_paths(cfg.detection, sigma)
-    inventory = _inventory(inventory_path) if inventory_path else None
+    inventory = _inventory(inventory_paths) if inventory_paths else None
     stats = make_stats(err)
     try:
         baseline = load_baseline(state) if state else None
@@ -345,12 +346,12 @@ def _sigma_paths(detection: Detection, flags: tuple[str, ...]) -> None:
         raise click.UsageError(str(exc)) from None
 
 
-def _inventory(path: str):  # noqa: ANN202 - an Inventory (imported lazily)
+def _inventory(paths: tuple[str, ...]):  # noqa: ANN202 - an Inventory (imported lazily)
     from .activities.context import Inventory
-    from .activities.inventory_import import read_export
+    from .activities.inventory_import import read_exports
 
     try:
-        res = read_export(path)
+        res = read_exports(paths)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--inventory") from None
     inv = Inventory()

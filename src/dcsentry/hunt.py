@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from .activities.context import Inventory
 from .alerts import Alert
 from .config import Detection
 from .detectors.baseline import Baseline
@@ -13,9 +14,11 @@ from .sources.files import read_paths_by_time
 
 
 def hunt(paths: Iterable[str], cfg: Detection, stats: ReadStats, fmt: str | None = None,
-         baseline: Baseline | None = None, on_file: Callable[[str], None] | None = None) -> tuple[list[Alert], DetectionEngine]:
-    """Every alert the inputs raise, in its final state, oldest first."""
-    engine = DetectionEngine(cfg, baseline)
+         baseline: Baseline | None = None, on_file: Callable[[str], None] | None = None,
+         inventory: Inventory | None = None) -> tuple[list[Alert], DetectionEngine]:
+    """Every alert the inputs raise, in its final state, oldest first. `inventory`: the domain's
+    accounts from an admin's export (`hunt --inventory`)."""
+    engine = DetectionEngine(cfg, baseline, inventory=inventory)
     for ev in read_paths_by_time(paths, stats, fmt, on_file=on_file):
         engine.feed(ev)
     engine.finish()

@@ -50,6 +50,8 @@ class Account:
     source: str = "learned"  # learned | imported
     enc_types: int | None = None  # msDS-SupportedEncryptionTypes (import)
     spns: list[str] = field(default_factory=list)
+    disabled: bool = False  # ACCOUNTDISABLE / Enabled=False (import)
+    uac: int | None = None  # LDAP userAccountControl (import): DONT_REQ_PREAUTH 0x400000, TRUSTED_FOR_DELEGATION ...
 
 
 class Inventory:
@@ -59,6 +61,7 @@ class Inventory:
     def __init__(self) -> None:
         self.accounts: OrderedDict[str, Account] = OrderedDict()  # account_name() -> Account
         self.by_sid: dict[str, str] = {}
+        self.by_dn: dict[str, str] = {}  # distinguishedName (lower case) -> key, from imports
         self.deleted: set[str] = set()
         self.imported = False  # an authoritative export was loaded
         self.dc_names: set[str] = set()  # short host names of DCs (upper case)
@@ -86,6 +89,45 @@ class Inventory:
             acc.kind = kind
         self.deleted.discard(key)
         return acc
+
+    def index_dn(self, acc: Account) -> None:
+        if acc.dn:
+            self.by_dn[acc.dn.lower()] = account_name(acc.name)
+
+    def load(self, accounts: list[Account]) -> int:
+        """An admin's export (activities/inventory_import.py): authoritative from now on. Returns
+        the number of accounts taken; what the stream learned before stays."""
+        n = 0
+        for imp in accounts:
+            key = account_name(imp.name)
+            if not key:
+                continue
+            imp.source = "imported"
+            old = self.accounts.get(key)
+            if old is not None and old.sid and old.sid in self.by_sid and old.sid != imp.sid:
+                self.by_sid.pop(old.sid, None)
+            self.accounts[key] = imp
+            self.deleted.discard(key)
+            if imp.sid:
+                imp.sid = imp.sid.upper()
+                self.by_sid[imp.sid] = key
+            self.index_dn(imp)
+            if imp.dc:
+                self.add_dc(imp.dns_host_name or imp.name)
+            n += 1
+        self.imported = self.imported or n > 0
+        return n
+
+    def replace_imported(self, accounts: list[Account]) -> int:
+        """A new import: the previous one's accounts go (a snapshot lacking an account means it is
+        gone), the new ones come; learned accounts and DCs stay."""
+        for key in [k for k, a in self.accounts.items() if a.source == "imported"]:
+            acc = self.accounts.pop(key)
+            if acc.sid and self.by_sid.get(acc.sid) == key:
+                del self.by_sid[acc.sid]
+        self.by_dn.clear()
+        self.imported = False
+        return self.load(accounts)
 
     def forget(self, name: str) -> None:
         """An account deleted (4726/4743): it no longer exists."""

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .auditpol_csv import looks_like_csv, read_auditpol_csv
+from .certutil import looks_like_certutil, read_certutil
 from .facts import Export, ExportError, NotAnExport, decode
 from .gpresult import looks_like_xml, read_policy_xml
 from .inf import looks_like_inf, read_inf
@@ -34,6 +35,8 @@ def read_export(path: str) -> Export:
         return read_reg(text, path)
     if looks_like_inf(text):
         return read_inf(text, path)
+    if looks_like_certutil(text):
+        return read_certutil(text, path)
     if looks_like_csv(text):
         return read_auditpol_csv(text, path)
     # Not recognised by content: a known extension gets its reader, whose error names the line.
@@ -44,8 +47,8 @@ def read_export(path: str) -> Export:
         return read_reg(text, path)
     if ext == ".csv":
         return read_auditpol_csv(text, path)
-    raise NotAnExport(path, None, "not an auditpol CSV, GPO audit.csv, security template (.inf), reg export (.reg) "
-                                  "or gpresult /x XML")
+    raise NotAnExport(path, None, "not an auditpol CSV, GPO audit.csv, security template (.inf), reg export (.reg), "
+                                  "gpresult /x XML or certutil -getreg CA\\AuditFilter output")
 
 
 @dataclass

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 MACHINE = 3  # the machine's own state: auditpol /get or /backup output, reg export
 EFFECTIVE = 2  # what Group Policy applied to the machine: gpresult /x (RSoP)
 POLICY = 1  # what a policy asks for: a GPO's audit.csv / GptTmpl.inf / gpreport.xml, secedit templates
-RANK_OF_KIND = {"auditpol-get": MACHINE, "auditpol-backup": MACHINE, "reg": MACHINE, "gpresult": EFFECTIVE,
+RANK_OF_KIND = {"auditpol-get": MACHINE, "auditpol-backup": MACHINE, "reg": MACHINE, "certutil-auditfilter": MACHINE,
+                "gpresult": EFFECTIVE,
                 "gpo-audit-csv": POLICY, "inf": POLICY, "gpreport": POLICY}
 
 
@@ -45,11 +46,12 @@ class Export:
     """The facts one file holds."""
 
     path: str
-    kind: str  # auditpol-get | auditpol-backup | gpo-audit-csv | inf | reg | gpresult | gpreport
+    kind: str  # auditpol-get | auditpol-backup | gpo-audit-csv | inf | reg | gpresult | gpreport | certutil-auditfilter
     machine: str = ""  # the computer (or GPO) it describes, when the file says
     subcategories: dict[str, list[Setting]] = field(default_factory=dict)  # guid -> settings
     legacy: dict[str, list[Setting]] = field(default_factory=dict)  # secedit key (lower) -> settings
     registry: dict[str, list[Setting]] = field(default_factory=dict)  # value name (lower) -> settings
+    ca_filters: dict[str, list[Setting]] = field(default_factory=dict)  # CA name -> its AuditFilter (None: not set)
     # Registry keys (lower case, under HKLM) whose absent values mean "not set" in this file; "*" for
     # every key (an INF [Registry Values] section, a report's Security Options).
     registry_scope: set[str] = field(default_factory=set)

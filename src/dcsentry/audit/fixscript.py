@@ -11,6 +11,8 @@ Written into DIR:
 - `audit.csv` and `GptTmpl.inf`: the same as a GPO's advanced audit policy file (MS-GPAC header,
   Setting Value numbers) and security template ([Registry Values]), the full set dcsentry asks
   for, for a GPO linked to the Domain Controllers OU.
+- `domain-sacl.ps1` and `ca-audit.cmd`: what no export shows, the directory SACLs 4662/5136 need and
+  each CA's Certification Services auditing and AuditFilter (audit/objectaudit.py).
 - `README.txt`: what each file does and where it goes.
 Audit settings are only ever raised to Success and Failure; nothing here turns auditing off or
 blocks NTLM. Every file is read back by dcsentry's own readers in the tests.
@@ -21,9 +23,10 @@ from __future__ import annotations
 import codecs
 from pathlib import Path
 
+from .objectaudit import ca_audit_cmd, domain_sacl_ps1
 from .requirements import (ALL_REQUIREMENTS, FORCE_SUBCATEGORIES, MDI_SUBCATEGORIES, NTLM_AUDIT_VALUES,
-                           SUBCATEGORIES, RegistryValue)
-from .verdict import Verdict
+                           SUBCATEGORIES, RegistryValue, guid_of)
+from .verdict import EXTRA_SUBCATEGORIES, Verdict
 
 CRLF = "\r\n"
 AUDIT_CSV_HEADER = ("Machine Name,Policy Target,Subcategory,Subcategory GUID,Inclusion Setting,Exclusion Setting,"
@@ -32,9 +35,10 @@ _SENDING = "RestrictSendingNTLMTraffic"
 
 
 def wanted_subcategories() -> list[str]:
-    """Every subcategory dcsentry asks for: the requirements' and Defender for Identity's list."""
-    guids = [q.subcategory for q in ALL_REQUIREMENTS if q.subcategory] + list(MDI_SUBCATEGORIES)
-    return list(dict.fromkeys(guids))
+    """Every subcategory dcsentry asks of a DC: the requirements' (not the CA's, nor the optional noisy
+    Detailed File Share), Defender for Identity's list, and Audit Policy Change."""
+    guids = [q.subcategory for q in ALL_REQUIREMENTS if q.subcategory and q.scope == "dc" and not q.optional]
+    return list(dict.fromkeys(guids + list(MDI_SUBCATEGORIES) + list(EXTRA_SUBCATEGORIES)))
 
 
 def wanted_registry() -> list[RegistryValue]:
@@ -169,11 +173,25 @@ audit.csv        Advanced audit policy as a GPO stores it (Machine\\Microsoft\\W
                  Test on one DC with `auditpol /restore /file:audit.csv`.
 GptTmpl.inf      The Security Options as a security template: in the Group Policy Management
                  Editor of a GPO linked to the Domain Controllers OU, Security Settings > Import Policy.
+domain-sacl.ps1  Object auditing (SACLs) that 4662 and 5136 need and no audit export shows: run
+                 `.\\domain-sacl.ps1 -CheckOnly` as a Domain Admin to see what is missing, without
+                 -CheckOnly to add it (Everyone, Success: Control Access + Write on the domain object,
+                 Write on AdminSDHolder and CN=Policies, Defender for Identity's entries on
+                 descendant users/groups/computers/service accounts, create/delete under CN=Sites).
+                 It only adds entries, never removes or narrows one. Once per forest/domain.
+ca-audit.cmd     On each certification authority, elevated: Certification Services auditing and
+                 `certutil -setreg CA\\AuditFilter 127` with the CA service restart it needs.
+                 Check with `certutil -getreg CA\\AuditFilter > auditfilter.txt` and
+                 `dcsentry audit auditfilter.txt ...`.
+
+Optional (noisy): event 5145 (the share-access half of remote-service-installation) needs
+`auditpol /set /subcategory:{dfs} /success:enable` (Detailed File Share);
+it logs every file-share access check, so it is left out of auditpol.cmd and audit.csv.
 
 Group Policy is the lasting fix: a local change is overwritten by any GPO that sets the same
 setting. After applying, check with `auditpol /get /category:* /r > auditpol.csv` and
 `dcsentry audit auditpol.csv ...`. 8004 is written to the Microsoft-Windows-NTLM/Operational log:
-forward that log (and System for 7045) to dcsentry as well as Security.
+forward that log (and System for 7045 and 104) to dcsentry as well as Security.
 """
 
 
@@ -190,7 +208,9 @@ def write_fix_script(directory: str | Path, verdict: Verdict | None) -> list[Pat
         "ntlm-audit.ps1": (powershell(verdict), "utf-8-sig"),
         "audit.csv": (audit_csv(), "utf-8"),
         "GptTmpl.inf": (gpttmpl_inf(verdict), "utf-16"),
-        "README.txt": (README.format(sending=note), "utf-8"),
+        "domain-sacl.ps1": (domain_sacl_ps1(), "utf-8-sig"),
+        "ca-audit.cmd": (ca_audit_cmd(verdict), "ascii"),
+        "README.txt": (README.format(sending=note, dfs=guid_of("Detailed File Share")), "utf-8"),
     }
     out = []
     for name, (text, enc) in files.items():

@@ -1,8 +1,9 @@
 """What a DC's own logs prove: which required events it actually sends, per DC.
 
-The "missing" decision is `requirements.overdue`, the same function behind the service's
-"events missing" health alerts: a DC that has sent none of a requirement's events for at least
-that requirement's allowance (a day for 4776 and 8004, 14 days for group changes, 30 for 7045).
+The "missing" decision is `requirements.requirement_states`, the same function behind the
+service's "events missing" health alerts: a DC that has sent none of a required event for at least
+that requirement's allowance (a day for 4776 and 8004, 14 days for group changes, 30 for 7045), or
+that sent 4768/4769 (4662/5136) and then none for a day (a week) while it kept sending others.
 Over logs, "now" is the DC's last event and "first seen" its first one; a shorter span cannot
 tell a quiet DC from a misconfigured one, and says so ("too early").
 """
@@ -15,7 +16,10 @@ from dataclasses import dataclass, field
 
 from ..catalogue import spec
 from ..model import WindowsEvent
-from .requirements import REQUIREMENTS, Requirement, health_key, overdue, too_early
+from .requirements import health_key
+from .silence import RequirementState, Seen, requirement_states
+
+__all__ = ["DcLog", "LogEvidence", "RequirementState", "is_failure"]
 
 ALWAYS_FAILURE = frozenset({4771, 4625})
 
@@ -38,14 +42,7 @@ class DcLog:
     first: float
     last: float
     seen: Counter = field(default_factory=Counter)  # event id (8005/8006 as 8004) -> count
-
-
-@dataclass
-class RequirementState:
-    requirement: Requirement
-    status: str  # seen | missing | too-early
-    count: int
-    allowed: float  # seconds of silence allowed
+    last_of: dict[int, float] = field(default_factory=dict)  # event id -> time of its last one
 
 
 class LogEvidence:
@@ -67,6 +64,7 @@ class LogEvidence:
             d = self.dcs[dc] = DcLog(dc, t, t)
         d.first, d.last = min(d.first, t), max(d.last, t)
         d.seen[eid] += 1
+        d.last_of[eid] = max(d.last_of.get(eid, t), t)
         if spec(ev.event_id) is not None or eid == 8004:
             o = self._outcomes.setdefault(eid, [0, 0])
             o[1 if is_failure(ev) else 0] += 1
@@ -85,19 +83,12 @@ class LogEvidence:
         return sorted(self._where.get(event_id, ()))
 
     def states(self, dc: str, scale: float = 1.0) -> list[RequirementState]:
+        """Each requirement's state for one DC, "now" being its last event."""
         d = self.dcs[dc]
-        late = {r.key: a for r, a in overdue(d.seen, d.first, d.last, scale)}
-        early = {r.key: a for r, a in too_early(d.seen, d.first, d.last, scale)}
-        out = []
-        for req in REQUIREMENTS:
-            n = sum(d.seen[e] for e in req.event_ids)
-            if req.key in late:
-                out.append(RequirementState(req, "missing", 0, late[req.key]))
-            elif req.key in early:
-                out.append(RequirementState(req, "too-early", 0, early[req.key]))
-            else:
-                out.append(RequirementState(req, "seen", n, req.missing_after * scale))
-        return out
+        seen = {e: Seen(n, d.last_of[e]) for e, n in d.seen.items()}
+        return requirement_states(seen, d.first, d.last, d.last, scale)
 
     def missing(self, scale: float = 1.0) -> dict[str, list[RequirementState]]:
-        return {dc: [s for s in self.states(dc, scale) if s.status == "missing"] for dc in sorted(self.dcs)}
+        """The required settings each DC's logs show missing (what makes `audit --events` exit 1)."""
+        return {dc: [s for s in self.states(dc, scale) if s.status == "missing" and s.requirement.required]
+                for dc in sorted(self.dcs)}

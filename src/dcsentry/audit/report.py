@@ -2,7 +2,9 @@
 
 JSON (keys are only ever added):
     {"events": {"4776": {"status": "yes"|"no"|"unknown", "fix": [...], "blind": [...],
-                         "required": bool, "title": str, "detail": str, "source": "file:line"}, ...},
+                         "required": bool, "title": str, "detail": str, "source": "file:line",
+                         "subcategory": "Audit ...", "on": "each DC"|"each CA",
+                         "detections": [every alert type that reads it], "also": [what no export shows]}, ...},
      "settings": [{"setting", "where", "wanted", "current", "status", "source", "required"}],
      "conflicts": [str], "warnings": [str],
      "inputs": [{"path", "format", "machine"}], "errors": [str], "skipped": [str],
@@ -23,7 +25,7 @@ from .logs import LogEvidence
 from .verdict import Verdict
 
 STYLE = {"yes": "green", "no": "bold red", "unknown": "yellow", "seen": "green", "missing": "bold red",
-         "too-early": "yellow"}
+         "too-early": "yellow", "not-seen": "dim"}
 
 
 def exit_status(verdict: Verdict, read: ReadResult, strict: bool = False) -> int:
@@ -50,6 +52,7 @@ def logs_dict(logs: LogEvidence) -> dict:
         for s in logs.states(dc):
             r = s.requirement
             reqs[r.key] = {"status": s.status, "count": s.count, "event_ids": list(r.event_ids),
+                           "subcategory": r.subcategory_name, "required": r.required,
                            "allowed_silence_hours": round(s.allowed / 3600, 1),
                            "fix": [r.fix()] if s.status != "seen" else [],
                            "blind": list(r.blind) if s.status == "missing" else [],
@@ -62,8 +65,11 @@ def logs_dict(logs: LogEvidence) -> dict:
 def to_dict(verdict: Verdict, read: ReadResult, strict: bool = False) -> dict:
     events = {}
     for eid, v in verdict.events.items():
-        events[str(eid)] = {"status": v.status, "fix": v.fix, "blind": v.blind, "required": v.requirement.required,
-                            "title": CATALOGUE[eid].title, "detail": v.detail, "source": v.source}
+        req = v.requirement
+        events[str(eid)] = {"status": v.status, "fix": v.fix, "blind": v.blind, "required": req.required,
+                            "title": CATALOGUE[eid].title, "detail": v.detail, "source": v.source,
+                            "subcategory": req.subcategory_name, "on": "each CA" if req.scope == "ca" else "each DC",
+                            "detections": list(req.blind), "also": list(req.extra)}
     return {
         "events": events,
         "settings": [{"setting": c.setting, "where": c.where, "wanted": c.wanted, "current": c.current,
@@ -86,7 +92,8 @@ def print_report(verdict: Verdict, read: ReadResult, console: Console, strict: b
     for col in ("Event", "Produced", "Why / what to change", "Blind without it"):
         t.add_column(col, overflow="fold")
     for eid, v in verdict.events.items():
-        name = f"{eid}{'' if v.requirement.required else ' (context)'}\n{CATALOGUE[eid].title}"
+        where = " (on the CA)" if v.requirement.scope == "ca" else ""
+        name = f"{eid}{'' if v.requirement.required else ' (context)'}{where}\n{CATALOGUE[eid].title}"
         why = v.detail + (f"\n[dim]{v.source}[/]" if v.source else "")
         for f in v.fix:
             why += f"\n[bold]Change:[/] {f}"
@@ -129,7 +136,10 @@ def print_logs(logs: LogEvidence, console: Console) -> None:
             r = s.requirement
             note = {"seen": "",
                     "missing": f"{r.likely_cause}. Change: {r.fix()}. Blind: {', '.join(r.blind)}",
-                    "too-early": f"none yet, but the logs cover less than the {s.allowed / 3600:.0f} h it takes to tell"
+                    "too-early": f"none yet, but the logs cover less than the {s.allowed / 3600:.0f} h it takes to "
+                                 "tell",
+                    "not-seen": ("none in these logs (nothing of the kind happened, or it is not forwarded)"
+                                 if r.always else "none in these logs (rare, or not audited: see the export checks)")
                     }[s.status]
             t.add_row(dc, span, r.what, f"[{STYLE[s.status]}]{s.status}[/]", str(s.count), note)
     console.print(t)

@@ -76,6 +76,7 @@ SUBCATEGORIES: dict[str, Subcategory] = {s.guid: s for s in (
     _sub("0CCE9228", "Sensitive Privilege Use", "Privilege Use"),
     _sub("0CCE922B", "Process Creation", "Detailed Tracking"),
     _sub("0CCE922F", "Audit Policy Change", "Policy Change"),
+    _sub("0CCE9230", "Authentication Policy Change", "Policy Change"),
     _sub("0CCE9235", "User Account Management", "Account Management"),
     _sub("0CCE9236", "Computer Account Management", "Account Management"),
     _sub("0CCE9237", "Security Group Management", "Account Management"),
@@ -90,6 +91,7 @@ SUBCATEGORIES: dict[str, Subcategory] = {s.guid: s for s in (
     _sub("0CCE9240", "Kerberos Service Ticket Operations", "Account Logon"),
     _sub("0CCE9241", "Other Account Logon Events", "Account Logon"),
     _sub("0CCE9242", "Kerberos Authentication Service", "Account Logon"),
+    _sub("0CCE9244", "Detailed File Share", "Object Access"),
 )}
 
 
@@ -180,14 +182,29 @@ class Requirement:
     required: bool = True  # False: a context event, reported but never an error
     blind_note: str = ""  # what "blind" means when only part of a detection depends on these events
     extra: tuple[str, ...] = field(default=())  # other settings worth knowing about, in words
+    # Health: "absent" = alert when a DC never sent any of these within `missing_after` (the core
+    # events); "stopped" = alert when a DC sent them, then none for `missing_after` while it kept
+    # sending others (events whose volume depends on the domain); "" = shown, never alerted.
+    health: str = ""
+    always_note: str = ""  # for events no setting controls: who writes them, what to forward
+    scope: str = "dc"  # "dc", or "ca": produced on the certification authority, not the DC
+    optional: bool = False  # noisy or niche: reported, left out of the DC fix scripts
+    ca_filter: int | None = None  # CA events: the AuditFilter bits that gate it (0: not documented, 127 covers it)
 
     def fix(self) -> str:
         return f"{self.where} > \"{self.setting}\" = {self.value}"
 
     @property
     def always(self) -> bool:
-        """No setting controls it (7045): it is produced whenever the thing happens."""
+        """No setting controls it (7045, 1102, 104, 4719): it is produced whenever the thing happens."""
         return self.subcategory is None and self.registry is None
+
+    @property
+    def subcategory_name(self) -> str:
+        """The setting as an admin looks for it ("Audit Directory Service Access"), or what stands in for one."""
+        if self.subcategory:
+            return f"Audit {SUBCATEGORIES[self.subcategory].name}"
+        return self.setting if self.registry else "none (always logged)"
 
 
 def _advanced(guid: str) -> tuple[str, str]:
@@ -203,7 +220,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "ntlm-auditing", (8004, 8005, 8006), "event 8004 (NTLM authentication audit, with the server accessed)",
         "Network security: Restrict NTLM: Audit NTLM authentication in this domain", SECURITY_OPTIONS, "Enable all",
         ("honeytoken-activity",), DAY,
-        "NTLM auditing is probably not enabled",
+        "NTLM auditing is probably not enabled", health="absent",
         registry="auditntlmindomain",
         blind_note="NTLM alerts lose the server the account was used against",
         extra=("8004 is written to the Microsoft-Windows-NTLM/Operational log, not Security: forward that channel "
@@ -213,7 +230,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         _CV, _CV_WHERE, "Success and Failure",
         ("brute-force", "password-spray", "account-enumeration", "honeytoken-activity"), DAY,
         "Advanced audit policy 'Audit Credential Validation' is probably not set",
-        subcategory=CREDENTIAL_VALIDATION, needs=SUCCESS | FAILURE,
+        subcategory=CREDENTIAL_VALIDATION, needs=SUCCESS | FAILURE, health="absent",
         blind_note="NTLM attempts (failures are the wrong passwords: Success alone leaves the attacks unseen)"),
     Requirement(
         "security-group-management", (4728, 4729, 4732, 4733, 4756, 4757),
@@ -221,51 +238,74 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         _SGM, _SGM_WHERE, "Success and Failure",
         ("sensitive-group-addition",), 14 * DAY,
         "Advanced audit policy 'Audit Security Group Management' is probably not set",
-        subcategory=SECURITY_GROUP_MANAGEMENT, needs=SUCCESS),
+        subcategory=SECURITY_GROUP_MANAGEMENT, needs=SUCCESS, health="absent"),
     Requirement(
         "service-installs", (7045,), "event 7045 (service installed, System log)",
         "forwarding of the System log's event 7045 (no audit setting controls it: the Service Control Manager "
         "always writes it)", "The SIEM / Windows Event Forwarding subscription", "include System event 7045",
-        ("suspicious-service-creation", "remote-code-execution"), 30 * DAY,
-        "Event 7045 is probably not forwarded"),
+        ("suspicious-service-creation", "remote-code-execution", "remote-service-installation"), 30 * DAY,
+        "Event 7045 is probably not forwarded", health="absent",
+        always_note="no audit setting controls it: the Service Control Manager always writes it to the System log; "
+                    "make sure the System log's 7045 is forwarded to dcsentry"),
 )
 
 
-def _context(key: str, ids: tuple[int, ...], what: str, subcategory: str, needs: int, value: str,
-             blind: tuple[str, ...] = (), blind_note: str = "") -> Requirement:
+def context_requirement(key: str, ids: tuple[int, ...], what: str, subcategory: str, needs: int,
+                        blind: tuple[str, ...] = (), blind_note: str = "", **kw: object) -> Requirement:
+    """A context event's requirement: an advanced audit subcategory, asked for Success and Failure."""
     setting, where = _advanced(subcategory)
-    return Requirement(key, ids, what, setting, where, value, blind, 30 * DAY,
-                       f"Advanced audit policy '{setting}' is probably not set", subcategory=subcategory, needs=needs,
-                       required=False, blind_note=blind_note)
+    return Requirement(key, ids, what, setting, where, str(kw.pop("value", "Success and Failure")), blind,
+                       float(kw.pop("missing_after", 30 * DAY)),  # type: ignore[arg-type]
+                       str(kw.pop("likely_cause", f"Advanced audit policy '{setting}' is probably not set")),
+                       subcategory=subcategory, needs=needs, required=False, blind_note=blind_note,
+                       **kw)  # type: ignore[arg-type]
 
 
 _AUTH = ("brute-force", "password-spray", "account-enumeration", "honeytoken-activity")
+_KAS, _KSTO = guid_of("Kerberos Authentication Service"), guid_of("Kerberos Service Ticket Operations")
 CONTEXT_REQUIREMENTS: tuple[Requirement, ...] = (
-    _context("logon", (4624,), "event 4624 (successful logon)", guid_of("Logon"), SUCCESS, "Success and Failure"),
-    _context("logon-failures", (4625,), "event 4625 (failed logon)", guid_of("Logon"), FAILURE, "Success and Failure",
-             ("brute-force", "password-spray", "account-enumeration"),
-             "failed logons to the DC itself (NTLM ones are also seen through 4776)"),
-    _context("kerberos-authentication", (4768,), "event 4768 (Kerberos TGT requested)",
-             guid_of("Kerberos Authentication Service"), SUCCESS | FAILURE, "Success and Failure", _AUTH,
-             "Kerberos attempts (NTLM ones are still seen through 4776)"),
-    _context("kerberos-preauth-failures", (4771,), "event 4771 (Kerberos pre-authentication failed)",
-             guid_of("Kerberos Authentication Service"), FAILURE, "Success and Failure",
-             ("brute-force", "password-spray"), "Kerberos wrong passwords (NTLM ones are still seen through 4776)"),
-    _context("kerberos-service-tickets", (4769,), "event 4769 (Kerberos service ticket requested)",
-             guid_of("Kerberos Service Ticket Operations"), SUCCESS | FAILURE, "Success and Failure"),
-    _context("security-system-extension", (4697,), "event 4697 (service installed, Security log)",
-             guid_of("Security System Extension"), SUCCESS, "Success and Failure", (),
-             "none: the System log's 7045 tells of the same installs"),
-    _context("user-account-management", (4720,), "event 4720 (user account created)",
-             guid_of("User Account Management"), SUCCESS, "Success and Failure"),
+    context_requirement("logon", (4624,), "event 4624 (successful logon)", guid_of("Logon"), SUCCESS,
+                        ("pass-the-hash", "remote-service-installation"),
+                        "logon sessions: the source address of DCSync, service installs and directory changes"),
+    context_requirement("logon-failures", (4625,), "event 4625 (failed logon)", guid_of("Logon"), FAILURE,
+                        ("brute-force", "password-spray", "account-enumeration"),
+                        "failed logons to the DC itself (NTLM ones are also seen through 4776)"),
+    context_requirement("kerberos-authentication", (4768,), "event 4768 (Kerberos TGT requested)", _KAS,
+                        SUCCESS | FAILURE, (*_AUTH, "asrep-roasting", "overpass-the-hash", "golden-ticket", "nopac"),
+                        "Kerberos attempts (NTLM ones are still seen through 4776); shadow-credentials loses its "
+                        "'used for authentication' follow-up",
+                        missing_after=DAY, health="stopped",
+                        likely_cause="Advanced audit policy 'Audit Kerberos Authentication Service' was probably "
+                                     "turned off"),
+    context_requirement("kerberos-preauth-failures", (4771,), "event 4771 (Kerberos pre-authentication failed)", _KAS,
+                        FAILURE, ("brute-force", "password-spray", "honeytoken-activity"),
+                        "Kerberos wrong passwords (NTLM ones are still seen through 4776)"),
+    context_requirement("kerberos-service-tickets", (4769,), "event 4769 (Kerberos service ticket requested)", _KSTO,
+                        SUCCESS | FAILURE, ("kerberoasting", "golden-ticket", "nopac", "honeytoken-activity"),
+                        missing_after=DAY, health="stopped",
+                        likely_cause="Advanced audit policy 'Audit Kerberos Service Ticket Operations' was probably "
+                                     "turned off"),
+    context_requirement("security-system-extension", (4697,), "event 4697 (service installed, Security log)",
+                        guid_of("Security System Extension"), SUCCESS, ("remote-service-installation",),
+                        "the Security-log path (4697 joined to the installer's 4624); the System log's 7045 still "
+                        "tells of the same installs"),
+    context_requirement("user-account-management", (4720,), "event 4720 (user account created)",
+                        guid_of("User Account Management"), SUCCESS, ("preauth-disabled",)),
 )
-ALL_REQUIREMENTS: tuple[Requirement, ...] = REQUIREMENTS + CONTEXT_REQUIREMENTS
+
+# The DC-log detections' events (reference/dc-log-alerts.md parts B and C): audit/coverage.py.
+from .coverage import dc_log_requirements  # noqa: E402  (it builds on the definitions above)
+
+DC_LOG_REQUIREMENTS = dc_log_requirements()
+
+ALL_REQUIREMENTS: tuple[Requirement, ...] = REQUIREMENTS + CONTEXT_REQUIREMENTS + DC_LOG_REQUIREMENTS
 
 BY_KEY = {r.key: r for r in ALL_REQUIREMENTS}
+_BY_EVENT = {e: r for r in reversed(ALL_REQUIREMENTS) for e in r.event_ids}
 
 
 def requirement_for(event_id: int) -> Requirement | None:
-    return next((r for r in ALL_REQUIREMENTS if event_id in r.event_ids), None)
+    return _BY_EVENT.get(event_id)
 
 
 def missing(seen_ids: set[int]) -> list[Requirement]:

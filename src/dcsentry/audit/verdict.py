@@ -24,11 +24,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..catalogue import CATALOGUE
+from .certutil import ALL_FILTER, filter_text, filter_verdict
+from .coverage import CA_FILTER_FIX, DOMAIN_SACL, WRITE_SACLS
 from .facts import MACHINE, Export, Setting
 from .logs import LogEvidence
-from .requirements import (ALL_REQUIREMENTS, AUDIT_NTLM_IN_DOMAIN, BITS_TEXT, CONTEXT_REQUIREMENTS, FAILURE,
+from .requirements import (ADVANCED_AUDIT, ALL_REQUIREMENTS, AUDIT_NTLM_IN_DOMAIN, BITS_TEXT, FAILURE,
                            FORCE_SUBCATEGORIES, LEGACY_AUDIT, LEGACY_CATEGORIES, MDI_SUBCATEGORIES, NTLM_AUDIT_VALUES,
-                           REGISTRY_VALUES, SUBCATEGORIES, SUCCESS, Requirement, RegistryValue, requirement_for)
+                           REGISTRY_VALUES, SUBCATEGORIES, SUCCESS, Requirement, RegistryValue, guid_of,
+                           requirement_for)
+
+# Subcategories checked beyond the events' own: Audit Policy Change (Sigma's and dcsentry's list of
+# what an attacker turns off; 4719 itself is always logged).
+EXTRA_SUBCATEGORIES = (guid_of("Audit Policy Change"),)
+SACL_SETTING = "Directory object SACLs (domain root, AdminSDHolder, CN=Policies)"
+CA_FILTER_SETTING = "CA AuditFilter (certutil -getreg CA\\AuditFilter)"
 
 
 @dataclass
@@ -123,6 +132,14 @@ class _Resolver:
                           f"{rv.text(chosen.value)}")
         return True, chosen.value, chosen.source
 
+    def ca_filters(self) -> dict[str, Setting]:
+        """Each CA's AuditFilter (the last one a file gives for it); a value "not set" is None."""
+        out: dict[str, Setting] = {}
+        for exp in self.exports:
+            for ca, settings in exp.ca_filters.items():
+                out[ca] = settings[-1]
+        return out
+
     def force_subcategories(self) -> tuple[int | None, str]:
         covered, value, source = self.registry(FORCE_SUBCATEGORIES)
         return (value, source) if covered else (None, "")
@@ -195,10 +212,34 @@ def _need_text(needs: int) -> str:
     return BITS_TEXT[needs]
 
 
+def _with_ca_filter(v: EventVerdict, r: _Resolver) -> EventVerdict:
+    """A CA event needs both Certification Services auditing and the CA's AuditFilter."""
+    status, detail, source = filter_verdict(v.requirement.ca_filter, r.ca_filters())
+    order = {"no": 0, "unknown": 1, "yes": 2}
+    v.detail = f"Audit Certification Services: {v.detail}; {detail} (both are needed, on each CA)"
+    v.source = ", ".join(x for x in (v.source, source) if x)
+    if order[status] < order[v.status]:
+        v.status = status
+    if v.status != "yes":
+        v.fix = list(dict.fromkeys([*v.fix, v.requirement.fix(), CA_FILTER_FIX]))
+        v.blind = list(v.requirement.blind)
+    else:
+        v.fix, v.blind = [], []
+    return v
+
+
 def _event(eid: int, req: Requirement, r: _Resolver) -> EventVerdict:
+    v = _event_setting(eid, req, r)
+    if req.ca_filter is not None:
+        return _with_ca_filter(v, r)
+    if req.extra and req.subcategory and v.status == "yes" and any(x in (DOMAIN_SACL, WRITE_SACLS) for x in req.extra):
+        v.detail += "; " + "; ".join(req.extra)
+    return v
+
+
+def _event_setting(eid: int, req: Requirement, r: _Resolver) -> EventVerdict:
     if req.always:
-        return EventVerdict(eid, req, "yes", "no audit setting controls it: the Service Control Manager always writes "
-                            "it to the System log; make sure the System log's 7045 is forwarded to dcsentry")
+        return EventVerdict(eid, req, "yes", req.always_note or "no audit setting controls it")
     if req.registry:
         rv = REGISTRY_VALUES[req.registry]
         covered, value, source = r.registry(rv)
@@ -254,14 +295,19 @@ def _apply_logs(v: EventVerdict, logs: LogEvidence, conflicts: list[str]) -> Non
 def _setting_checks(r: _Resolver) -> list[SettingCheck]:
     out = []
     required = {q.subcategory for q in ALL_REQUIREMENTS if q.required and q.subcategory}
-    guids = list(MDI_SUBCATEGORIES) + [q.subcategory for q in CONTEXT_REQUIREMENTS
-                                       if q.subcategory and q.subcategory not in MDI_SUBCATEGORIES]
+    guids = list(MDI_SUBCATEGORIES) + [q.subcategory for q in ALL_REQUIREMENTS
+                                       if q.subcategory and q.subcategory not in MDI_SUBCATEGORIES] + \
+        list(EXTRA_SUBCATEGORIES)
     for guid in dict.fromkeys(guids):
         sub = SUBCATEGORIES[guid]
         bits, source, how, _ = r.subcategory(guid, 3)
         status = "unknown" if bits is None else ("yes" if bits == 3 else "no")
         req = next((q for q in ALL_REQUIREMENTS if q.subcategory == guid), None)
-        where = req.where if req else f"Advanced Audit Policy > {sub.category}"
+        where = req.where if req else f"{ADVANCED_AUDIT} > {sub.category}"
+        if req and req.scope == "ca":
+            where += " (on each CA)"
+        elif req and req.optional:
+            where += " (optional: noisy)"
         minimum = BITS_TEXT[req.needs] if req and req.required else ""
         out.append(SettingCheck(f"Audit {sub.name}", where, "Success and Failure",
                                 bits_text(bits) if bits is not None else "not decided by these files", status,
@@ -277,6 +323,20 @@ def _setting_checks(r: _Resolver) -> list[SettingCheck]:
         required = rv is AUDIT_NTLM_IN_DOMAIN
         out.append(SettingCheck(rv.option, "Security Options", rv.meanings[rv.wanted], current, status, source,
                                 required, rv.meanings[rv.wanted] if required else ""))
+    out.append(SettingCheck(SACL_SETTING, "Active Directory object auditing (Advanced Security > Auditing)",
+                            "Everyone, Success: Control Access + Write on the domain object; Write on AdminSDHolder "
+                            "and CN=Policies; Defender for Identity's entries on descendant users, groups, computers and "
+                            "service accounts", "cannot be read from an audit export: run domain-sacl.ps1 -CheckOnly "
+                            "(`dcsentry audit --fix-script`)", "unknown", "", False))
+    filters = r.ca_filters()
+    if filters:
+        bad = [ca for ca, x in filters.items() if (x.value or 0) != ALL_FILTER]
+        current = "; ".join(f"{ca}: {filter_text(x.value)}" for ca, x in sorted(filters.items()))
+        status, source = ("no" if bad else "yes"), ", ".join(x.source for x in filters.values())
+    else:
+        status, current, source = "unknown", "not in these files (give each CA's certutil output)", ""
+    out.append(SettingCheck(CA_FILTER_SETTING, "each CA's registry (certutil -setreg CA\\AuditFilter 127)",
+                            f"{ALL_FILTER} (all)", current, status, source, False))
     return out
 
 

@@ -43,7 +43,7 @@ class DetectionEngine:
             BruteForceDetector(cfg, incidents, self.baseline),
             PasswordSprayDetector(cfg, incidents, self.baseline),
             AccountEnumerationDetector(cfg, incidents),
-            HoneytokenDetector(cfg, incidents),
+            HoneytokenDetector(cfg, incidents, self.ctx),
             SensitiveGroupDetector(cfg, incidents, self.baseline),
             SuspiciousServiceDetector(cfg, incidents, dcs),
             RemoteCodeExecutionDetector(cfg, incidents, dcs),

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from ..alerts import Alert
-from ..audit.requirements import overdue
+from ..audit.silence import Seen, requirement_states
 from ..config import Health, Wef
 from ..sources.wef.status import bookmark_positions, last_delivery, silent_clients
 from ..store.store import Store
@@ -25,6 +25,10 @@ HEALTH_CLASSES = {
     "credential-validation": "DirectoryServicesAdvancedAuditingNotEnabledMonitoringAlert",
     "security-group-management": "DirectoryServicesAdvancedAuditingNotEnabledMonitoringAlert",
     "service-installs": "WindowsEventsMissingMonitoringAlert",
+    "kerberos-authentication": "DirectoryServicesAdvancedAuditingNotEnabledMonitoringAlert",
+    "kerberos-service-tickets": "DirectoryServicesAdvancedAuditingNotEnabledMonitoringAlert",
+    "directory-service-access": "DirectoryServicesObjectAuditingNotEnabledMonitoringAlert",
+    "directory-service-changes": "DirectoryServicesAdvancedAuditingNotEnabledMonitoringAlert",
     "peer-unparseable": "SyslogPeerUnparseableMonitoringAlert",
     "spool-near-full": "WindowsEventsNotAnalyzedMonitoringAlert",
     "udp-drops": "WindowsEventsNotAnalyzedMonitoringAlert",
@@ -87,15 +91,26 @@ class HealthChecker:
         by_dc: dict[str, dict[int, dict]] = {}
         for row in self.store.dc_health():
             by_dc.setdefault(row["dc"], {})[row["event_id"]] = row
-        for dc, seen in by_dc.items():
-            first = min(r["first_seen"] for r in seen.values())
-            for req, allowed in overdue(seen, first, now, self.cfg.missing_scale):
-                hours = (now - first) / 3600
-                desc = (f"No {req.what} from {dc} since it was first seen {hours:.1f} h ago: "
-                        f"{req.likely_cause.lower()} on {dc}. Change: {req.fix()}. "
-                        f"Until then these detections are blind for {dc}: {', '.join(req.blind)}.")
-                a = health_alert(req.key, dc, first + allowed, f"{req.likely_cause} on {dc}", desc,
-                                 fix=req.fix(), blind=list(req.blind))
+        for dc, rows in by_dc.items():
+            first = min(r["first_seen"] for r in rows.values())
+            last = max(r["last_seen"] for r in rows.values())
+            seen = {e: Seen(r["count"], r["last_seen"]) for e, r in rows.items()}
+            for st in requirement_states(seen, first, last, now, self.cfg.missing_scale):
+                req = st.requirement
+                if st.status != "missing" or not req.health:
+                    continue
+                hours = (now - st.since) / 3600
+                if req.health == "stopped":
+                    what = (f"No {req.what} from {dc} for {hours:.1f} h, although it sent {st.count} before and "
+                            "keeps sending other events")
+                else:
+                    what = f"No {req.what} from {dc} since it was first seen {hours:.1f} h ago"
+                needs = "" if req.always else f" (setting: {req.subcategory_name})"
+                desc = (f"{what}. Likely cause: {req.likely_cause} on {dc}{needs}. Change: {req.fix()}. "
+                        + "".join(f"Also: {x}. " for x in req.extra if req.health == "stopped")
+                        + f"Until then these detections are blind for {dc}: {', '.join(req.blind)}.")
+                a = health_alert(req.key, dc, st.since + st.allowed, f"{req.likely_cause} on {dc}", desc,
+                                 fix=req.fix(), blind=list(req.blind), subcategory=req.subcategory_name)
                 a.dcs = [dc]
                 found[(req.key, dc)] = a
 

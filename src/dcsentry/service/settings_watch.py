@@ -16,14 +16,16 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+from ..activities.context import Account
 from ..activities.sensitive import SensitiveGroups
 from ..config import Detection
 from ..detectors.engine import DetectionEngine
 from ..detectors.honeytoken import HoneytokenDetector
+from ..store.inventory import inventory_version, stored_accounts
 from ..store.settings import effective_detection, runtime_settings, settings_version
 
 SETTINGS_POLL = 2.0  # seconds between looks at the run-time settings (console / API changes)
-LISTS = ("honeytokens", "sensitive_groups", "exclude_sources")
+LISTS = ("honeytokens", "sensitive_groups", "exclude_sources", "replication_allowed")
 
 
 class SettingsWatch:
@@ -39,6 +41,8 @@ class SettingsWatch:
         self.every = every
         self.latest: tuple[float, Detection] = (0.0, copy.deepcopy(base))
         self._checked = float("-inf")
+        self.inventory_seen = 0.0  # version (import time) of the stored inventory; 0.0 = none imported
+        self._inventory: tuple[float, list[Account]] = (0.0, [])
 
     @property
     def version(self) -> float:
@@ -51,12 +55,21 @@ class SettingsWatch:
         if not force and now - self._checked < self.every:
             return None
         self._checked = now
+        self.inventory_seen = inventory_version(self.store)
         version = settings_version(self.store)
         if version == self.latest[0]:
             return None
         eff = effective_detection(self.base, runtime_settings(self.store))
         self.latest = (version, eff)
         return eff
+
+    def inventory(self) -> tuple[float, list[Account]]:
+        """(version, accounts) of the stored inventory as last polled; read from the store once per
+        version, only by a process that asks (ingest nodes never do)."""
+        version = self.inventory_seen
+        if self._inventory[0] != version:
+            self._inventory = (version, stored_accounts(self.store) if version else [])
+        return self._inventory
 
 
 async def follow(watch: SettingsWatch, on_change: Callable[[Detection], None], counters: Counter) -> asyncio.Task:
@@ -88,7 +101,9 @@ def without_honeytokens(eff: Detection) -> Detection:
 
 
 def apply(engine: DetectionEngine, eff: Detection) -> None:
-    """Put the run-time lists of `eff` into a running engine, its detectors updated in place."""
+    """Put the run-time lists of `eff` into a running engine, its detectors updated in place. A
+    detector that keeps its own copy of a list (a set, a compiled matcher) has `configure(cfg)`:
+    it is called with the engine's updated settings."""
     for name in LISTS:
         setattr(engine.cfg, name, list(getattr(eff, name)))
     engine.builder.sensitive = SensitiveGroups(eff.sensitive_groups)
@@ -97,8 +112,15 @@ def apply(engine: DetectionEngine, eff: Detection) -> None:
         if hasattr(det, "exclude"):
             det.exclude = set(exclude)
         if isinstance(det, HoneytokenDetector):
-            fresh = HoneytokenDetector(eff, det.incidents)
-            det.names, det.sids = fresh.names, fresh.sids
+            det.configure(eff)
+        elif callable(getattr(det, "configure", None)):
+            det.configure(engine.cfg)
+
+
+def apply_inventory(engine: DetectionEngine, accounts: list[Account]) -> int:
+    """Replace the imported accounts of a running engine's inventory (each engine its own copies:
+    readers update the accounts they see). What the stream taught it stays."""
+    return engine.ctx.inventory.replace_imported([dataclasses.replace(a, spns=list(a.spns)) for a in accounts])
 
 
 class Applied:
@@ -111,13 +133,19 @@ class Applied:
         self.engine = engine
         self.tokens = tokens  # False: the honeytoken list is kept empty (another engine raises those)
         self.version = 0.0
+        self.inventory_version = 0.0
 
     def sync(self) -> bool:
         if self.watch is None:
             return False
+        changed = False
+        if self.watch.inventory_seen != self.inventory_version:
+            self.inventory_version, accounts = self.watch.inventory()
+            apply_inventory(self.engine, accounts)
+            changed = True
         version, eff = self.watch.latest
         if version == self.version:
-            return False
+            return changed
         apply(self.engine, eff if self.tokens else without_honeytokens(eff))
         self.version = version
         return True

@@ -1,5 +1,6 @@
-"""Settings operators change at run time (honeytokens, extra sensitive groups, excluded sources),
-the audit trail of every change made through the console or the API, and stored readiness results.
+"""Settings operators change at run time (honeytokens, extra sensitive groups, excluded sources, the
+replication allow-list), the audit trail of every change made through the console or the API, and
+stored readiness results.
 
 Run-time lists add to what the configuration file sets (the file stays the baseline a redeploy
 restores). Every detecting or routing process polls `settings_version` and applies a change within
@@ -21,6 +22,9 @@ SETTINGS = {
     "honeytokens": "Decoy accounts (sAMAccountName or SID): any use of them raises an alert",
     "sensitive_groups": "Extra sensitive groups (name or SID), on top of the built-in list",
     "exclude_sources": "Hosts or addresses never alerted on as the source of brute force, spray or enumeration",
+    "replication_allowed": ("Accounts that replicate the directory legitimately (Entra Connect MSOL_..., backup "
+                            "products): name or SID, optionally pinned to addresses as name=10.0.0.5,10.0.0.6; "
+                            "DCSync does not alert on them"),
 }
 MAX_ITEMS = 10_000
 _enc = msgspec.json.Encoder()

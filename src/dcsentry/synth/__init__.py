@@ -5,6 +5,12 @@ false-positive rates need lots of ordinary traffic; load tests need millions of 
 needs a small sample to hunt on. Everything is seeded (same seed, same bytes) and streamed slice by
 slice, so memory stays flat however many hours are asked for.
 
+Beyond authentication, the DCs' wider Security log is there (reference/dc-log-alerts.md): replication
+(4662), directory changes (5136/5137/5141), account management (4724/4738/4741/4742/4781/4765/4794),
+policy and trusts (4719/4706), cleared logs (1102/104 with UserData) and the CA's 4885-4887, with the
+everyday look-alikes of each detection drawn from a fixed population (dctraffic.py) and one attack of
+each DC-log alert type, multi-step chains included (dcattacks.py).
+
     events, labels = generate(seed=1, hours=24, users=200, dcs=2, attacks="all")
     for ev in events: ...            # WindowsEvent, sorted by time, EventRecordIDs per DC and channel
     labels[0].to_dict()              # {"id", "type", "variant", "start", "end", "entities", ...}
@@ -39,11 +45,14 @@ def _us(t: datetime) -> int:
 
 def generate(seed: int = 1, hours: float = 24.0, users: int = 200, dcs: int = 2,
              attacks: str | Iterable[str] | None = "all", start: datetime | None = None,
-             rate: float | None = None, compact: bool = False) -> tuple[Iterator[WindowsEvent], list[Label]]:
+             rate: float | None = None, compact: bool = False,
+             attacks_from: datetime | None = None) -> tuple[Iterator[WindowsEvent], list[Label]]:
     """A time-sorted stream of one domain's DC events and the labels of the attacks injected into it.
 
     `attacks`: "all", "none", or alert types (comma string or list). `rate`: average everyday events
     per simulated second (default: what `users` people produce). `compact`: demo-sized attacks.
+    `attacks_from`: lay the attacks out from then on only (multi-day runs whose first days a
+    detector learns on).
     The labels are complete on return except `records`, which fill in as the stream is consumed.
     The everyday traffic does not depend on `attacks`: a run with "none" is the background of "all".
     """
@@ -52,7 +61,8 @@ def generate(seed: int = 1, hours: float = 24.0, users: int = 200, dcs: int = 2,
     d = build_domain(seed, users, dcs)
     t0 = _us(start or DEFAULT_START)
     t1 = t0 + int(hours * HOUR_US)
-    attack_events, labels = plan_attacks(d, seed, t0, t1, select(attacks), compact)
+    a0 = min(max(t0, _us(attacks_from)), t1 - 1) if attacks_from else t0
+    attack_events, labels = plan_attacks(d, seed, a0, t1, select(attacks), compact)
     everyday = Everyday(d, seed)
     if rate is not None:
         if rate <= 0:
@@ -99,19 +109,19 @@ def labels_document(labels: list[Label], domain: Domain, **params: object) -> di
 
 
 def demo_sample(path: str, seed: int = 7, labels_path: str | None = None) -> list[Label]:
-    """Write a small (< 1 MB, ~850 events) XML sample: 75 office minutes of a 25-user domain with every
+    """Write a small (< 1 MB, ~800 events) XML sample: 45 office minutes of a 20-user domain with every
     attack type in it (demo-sized: just over the default detection thresholds).
 
     Meant for the README's first `dcsentry hunt`; the labels say what it should find.
     """
-    params = {"seed": seed, "hours": 1.25, "users": 25, "dcs": 2, "attacks": "all",
+    params = {"seed": seed, "hours": 0.75, "users": 20, "dcs": 2, "attacks": "all",
               "start": DEFAULT_START + timedelta(hours=9), "compact": True}
     events, labels = generate(**params)  # type: ignore[arg-type]
     with open(path, "wb") as out:
         write_events(events, out, "xml")
     if labels_path:
         shown = {**params, "start": (DEFAULT_START + timedelta(hours=9)).isoformat()}
-        doc = labels_document(labels, build_domain(seed, 25, 2), **shown)
+        doc = labels_document(labels, build_domain(seed, 20, 2), **shown)
         with open(labels_path, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=1)
             fh.write("\n")

@@ -18,11 +18,18 @@ from typing import Any
 
 from ..alerts import ALERT_TYPES
 from ..model import Origin, iso_utc
+from .dcattacks import DirectoryAttacks, Part
 from .domain import FIRST, LAST, US, Account, Domain, Machine
 from .builder import Builder, Stamped, to_dt
 
 ATTACK_TYPES = ("brute-force", "password-spray", "account-enumeration", "honeytoken-activity",
-                "sensitive-group-addition", "suspicious-service-creation", "remote-code-execution")
+                "sensitive-group-addition", "suspicious-service-creation", "remote-code-execution",
+                # the DC's wider Security log (reference/dc-log-alerts.md part B)
+                "dcsync", "kerberoasting", "asrep-roasting", "golden-ticket", "overpass-the-hash", "pass-the-hash",
+                "dpapi-backup-key", "remote-service-installation", "dcsync-rights", "shadow-credentials",
+                "rbcd-change", "spn-added-to-user", "primary-group-change", "adminsdholder-change", "acl-change",
+                "gpo-change", "preauth-disabled", "nopac", "sid-history", "dcshadow", "dsrm-password-change",
+                "log-cleared", "audit-policy-disabled", "trust-created", "adcs-san-mismatch", "adcs-config-change")
 MIN = 60 * US
 DICTIONARY = ("admin administrator test guest backup sql sqladmin oracle ftp web webadmin support helpdesk "
               "scanner printer info sales hr finance it operator manager user user1 demo training temp "
@@ -71,7 +78,7 @@ def select(spec: str | Iterable[str] | None) -> list[str]:
     return [t for t in ATTACK_TYPES if t in names]
 
 
-class Attacks:
+class Attacks(DirectoryAttacks):
     """The scenario library. Each scenario appends events to the builder and returns (variant, entities)."""
 
     def __init__(self, d: Domain, seed: int, compact: bool = False) -> None:
@@ -79,6 +86,14 @@ class Attacks:
         self.rng = random.Random(f"dcsentry-synth:{seed}:attacks")
         self.b = Builder(d, self.rng)
         self.rid = 30000  # accounts an attacker creates
+        self.counts: Counter = Counter()
+
+    def tag(self, kind: str) -> str:
+        """A new label id for `kind`; the events written from now on carry it."""
+        self.counts[kind] += 1
+        label_id = f"{kind}-{self.counts[kind]}"
+        self.b.tag = Origin("synth", None, label_id)
+        return label_id
 
     # -- sources -------------------------------------------------------------------------------
     def rogue(self) -> Machine:
@@ -216,7 +231,7 @@ class Attacks:
                dc: Machine | None = None) -> tuple[int, dict]:
         dc = dc or self.rng.choice(self.d.dcs)
         g = self.d.groups[group]
-        us, lid = self.b.admin_session(us, dc, actor, src)
+        us, lid = self.session(us, dc, actor, src)
         us = self.b.later(us, 1000, 6000)
         self.b.group_change(us, dc, g, member, actor, lid)
         return us, {"actor": actor.sam, "actor_sid": actor.sid, **self._src(src), "group": g.name, "group_sid": g.sid,
@@ -234,11 +249,11 @@ class Attacks:
         self.rid += 1
         new = Account("svc_mssql_adm", self.d.rid_sid(self.rid), "svc_mssql_adm",
                       self.d.dn("svc_mssql_adm", "OU=Service Accounts,OU=Corp"), "user")
-        us, lid = self.b.admin_session(us, dc, actor, ws)
+        us, lid = self.session(us, dc, actor, ws)
         self.b.user_created(us := self.b.later(us, 2000, 9000), dc, new, actor, lid)
         us, ent = self._group(self.b.later(us, 5000, 60000), actor, "Enterprise Admins", new, ws, dc)
         us += max(MIN, min(self.rng.randint(30, 90) * MIN, room // 2))
-        us, lid = self.b.admin_session(us, dc, actor, ws)
+        us, lid = self.session(us, dc, actor, ws)
         self.b.group_change(self.b.later(us, 1000, 6000), dc, self.d.groups["Enterprise Admins"], new, actor, lid,
                             add=False)
         return "enterprise-admins-add-remove", {**ent, "created_account": new.sam}
@@ -250,7 +265,7 @@ class Attacks:
     def _service(self, us: int, variant: str, name: str, path: str) -> tuple[str, dict]:
         """A service installed on a DC with a stolen admin's credentials from an ordinary workstation."""
         actor, (_, ws), dc = self.rng.choice(self.d.admins), self.victim(), self.rng.choice(self.d.dcs)
-        us, lid = self.b.admin_session(us, dc, actor, ws)
+        us, lid = self.session(us, dc, actor, ws)
         self.b.service(self.b.later(us, 300, 3000), dc, name, path, "user mode service", "demand start", "LocalSystem",
                        actor, lid)
         return variant, {"actor": actor.sam, "actor_sid": actor.sid, **self._src(ws), "computer": dc.fqdn,
@@ -282,7 +297,7 @@ class Attacks:
         return self._service(us, "psexec", "PSEXESVC", r"%SystemRoot%\PSEXESVC.exe")
 
 
-Scenario = Callable[[Attacks, int, int], tuple[str, dict]]
+Scenario = Callable[[Attacks, int, int], Any]
 SCENARIOS: tuple[tuple[str, Scenario, bool], ...] = (  # (alert type, scenario, long-running)
     ("brute-force", Attacks.brute_force_ntlm, False), ("brute-force", Attacks.brute_force_kerberos, False),
     ("password-spray", Attacks.spray_ntlm, False), ("password-spray", Attacks.spray_slow, True),
@@ -298,8 +313,31 @@ SCENARIOS: tuple[tuple[str, Scenario, bool], ...] = (  # (alert type, scenario, 
     ("suspicious-service-creation", Attacks.service_temp, False),
     ("suspicious-service-creation", Attacks.service_admin_share, False),
     ("remote-code-execution", Attacks.psexec, False),
+    ("dcsync", Attacks.chain_dcsync, True),  # a chain: password-spray, kerberoasting, dcsync labels
+    ("asrep-roasting", Attacks.asrep, False), ("golden-ticket", Attacks.golden, False),
+    ("overpass-the-hash", Attacks.overpass, False), ("pass-the-hash", Attacks.pass_the_hash, False),
+    ("dpapi-backup-key", Attacks.dpapi, False), ("remote-service-installation", Attacks.remote_service, False),
+    ("dcsync-rights", Attacks.dcsync_rights, False), ("shadow-credentials", Attacks.shadow_credentials, False),
+    ("rbcd-change", Attacks.rbcd, False), ("spn-added-to-user", Attacks.spn_on_user, False),
+    ("primary-group-change", Attacks.primary_group, False), ("adminsdholder-change", Attacks.adminsdholder, False),
+    ("acl-change", Attacks.acl_group, False), ("gpo-change", Attacks.gpo_backdoor, False),
+    ("preauth-disabled", Attacks.preauth_off, False), ("nopac", Attacks.nopac, False),
+    ("sid-history", Attacks.sid_history, False), ("dcshadow", Attacks.dcshadow, False),
+    ("dsrm-password-change", Attacks.dsrm, False), ("log-cleared", Attacks.log_clear, False),
+    ("audit-policy-disabled", Attacks.audit_off, False), ("trust-created", Attacks.trust, False),
+    ("adcs-san-mismatch", Attacks.esc1, False), ("adcs-config-change", Attacks.ca_audit, False),
 )
-ALSO = {"psexec": ["suspicious-service-creation"], "admin-share": ["remote-code-execution"]}
+CHAINS = {"dcsync": ("password-spray", "kerberoasting", "dcsync")}  # types a chain's steps are labelled with
+_SERVICE_ALSO = ["remote-service-installation"]  # a 4697 after a network logon is a remote install as well
+ALSO = {"psexec": ["suspicious-service-creation", *_SERVICE_ALSO],
+        "admin-share": ["remote-code-execution", *_SERVICE_ALSO],
+        "comspec-pipe": _SERVICE_ALSO, "base64-powershell": _SERVICE_ALSO, "temp-binary": _SERVICE_ALSO,
+        "smb-svcctl": ["suspicious-service-creation", "remote-code-execution"],
+        "domain-root-ace": ["acl-change"], "full-control-ace": ["acl-change"],
+        "spn-then-roast": ["kerberoasting"], "uac-then-asrep": ["asrep-roasting"],
+        # the S4U2self ticket for the DC's name, asked after the rename back, names an account that no longer
+        # exists: the nonexistent-account (forged ticket) logic rightly sees it too
+        "create-rename-tgt": ["golden-ticket"]}
 
 
 def plan_attacks(d: Domain, seed: int, t0: int, t1: int, types: list[str],
@@ -315,16 +353,18 @@ def plan_attacks(d: Domain, seed: int, t0: int, t1: int, types: list[str],
     atk.rng.shuffle(short)
     order = long_ + short
     span, events, labels = t1 - t0, [], []
-    counts: Counter = Counter()
     for i, (kind, fn, _) in enumerate(order):
         slot = span * 0.9 / max(1, len(order))
         start = t0 + int(span * 0.03 + i * slot + atk.rng.random() * slot * 0.5)
         gap = t1 - start
         room = gap - min(MIN, gap // 10)  # every attack event stays inside the run
-        counts[kind] += 1
-        label_id = f"{kind}-{counts[kind]}"
-        atk.b.out, atk.b.tag = [], Origin("synth", None, label_id)
-        variant, entities = fn(atk, start, room)
+        atk.b.out = []
+        if kind in CHAINS:
+            parts: list[Part] = fn(atk, start, room)
+        else:
+            label_id = atk.tag(kind)
+            variant, entities = fn(atk, start, room)
+            parts = [(label_id, kind, variant, entities)]
         out = atk.b.out
         last = max(us for us, _ in out)
         if last > start + room:  # squeeze a scenario that outgrew a short run, keeping its order
@@ -333,11 +373,12 @@ def plan_attacks(d: Domain, seed: int, t0: int, t1: int, types: list[str],
             for us, ev in out:
                 ev.time = to_dt(us)
         out.sort(key=lambda p: p[0])
-        label = Label(label_id, kind, variant, out[0][1].time, out[-1][1].time, entities,
-                      ALERT_TYPES[kind].technique, len(out), dict(Counter(ev.event_id for _, ev in out)),
-                      list(ALSO.get(variant, [])))
+        for label_id, step, variant, entities in parts:
+            mine = [ev for _, ev in out if ev.origin is not None and ev.origin.member == label_id]
+            labels.append(Label(label_id, step, variant, mine[0].time, mine[-1].time, entities,
+                                ALERT_TYPES[step].technique, len(mine), dict(Counter(ev.event_id for ev in mine)),
+                                list(ALSO.get(variant, []))))
         events.extend(out)
-        labels.append(label)
     events.sort(key=lambda p: p[0])
     labels.sort(key=lambda lb: (lb.start, lb.id))
     return events, labels

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 
 from ..catalogue import CATALOGUE, SECURITY_AUDITING
 from ..model import Origin, WindowsEvent
+from .dcfields import FIELDS, PROVIDERS
+from .dirbuild import DirectoryEvents
 from .domain import EPOCH, Account, Domain, Group, Machine
 from .render import AUDIT_FAILURE, AUDIT_SUCCESS, META
 
@@ -29,6 +31,11 @@ def ntstatus(code: int) -> str:
     return f"0x{code:x}"
 
 
+def kdc_address(ip: str) -> str:
+    """IpAddress as the KDC logs it: IPv4 mapped into IPv6 (`::ffff:10.0.0.5`), IPv6 (`::1`) as is."""
+    return ip if ":" in ip else f"::ffff:{ip}"
+
+
 def poisson(rng: random.Random, lam: float) -> int:
     if lam <= 0:
         return 0
@@ -41,7 +48,7 @@ def poisson(rng: random.Random, lam: float) -> int:
     return k
 
 
-class Builder:
+class Builder(DirectoryEvents):
     """Writes what the DCs log for one action. Offsets only move forward from the action's start,
     so an action never reaches back into a slice the stream has already emitted."""
 
@@ -51,12 +58,18 @@ class Builder:
         self.tag: Origin | None = None
 
     def add(self, eid: int, dc: Machine, us: int, values: dict[str, str], failure: bool = False,
-            user_sid: str | None = None) -> None:
-        spec, meta = CATALOGUE[eid], META[eid]
-        data = {f: values.get(f, "" if f in _BLANK else "-") for f in spec.fields}
-        kw = (AUDIT_FAILURE if failure else AUDIT_SUCCESS) if spec.provider == SECURITY_AUDITING else meta[3]
-        self.out.append((us, WindowsEvent(eid, spec.provider, spec.channel, dc.fqdn, to_dt(us), None, data, self.tag,
-                                          kw, meta[1], meta[2], user_sid)))
+            user_sid: str | None = None, task: int | None = None) -> None:
+        meta = META[eid]
+        fields = FIELDS.get(eid)
+        if fields is None:
+            spec = CATALOGUE[eid]
+            fields, provider, channel = spec.fields, spec.provider, spec.channel
+        else:
+            provider, channel = PROVIDERS.get(eid, (SECURITY_AUDITING, "Security"))
+        data = {f: values.get(f, "" if f in _BLANK else "-") for f in fields}
+        kw = (AUDIT_FAILURE if failure else AUDIT_SUCCESS) if provider == SECURITY_AUDITING else meta[3]
+        self.out.append((us, WindowsEvent(eid, provider, channel, dc.fqdn, to_dt(us), None, data, self.tag,
+                                          kw, meta[1], task or meta[2], user_sid)))
 
     def port(self) -> str:
         return str(self.rng.randint(49152, 65535))
@@ -83,33 +96,46 @@ class Builder:
                                 "Status": ntstatus(status)}, failure=status != 0)
         return us
 
-    def tgt(self, us: int, dc: Machine, name: str, sid: str, ip: str, status: int = 0) -> None:
-        ok, realm = status == 0, self.d.realm
+    def tgt(self, us: int, dc: Machine, name: str, sid: str, ip: str, status: int = 0, enc: str = "0x12",
+            preauth: str = "2", options: str = "0x40810010", cert: tuple[str, str, str] | None = None,
+            realm: str | None = None) -> None:
+        """4768; `preauth` 0 = no pre-authentication (AS-REP roastable), 16 = PKINIT with `cert`
+        (issuer, serial, thumbprint). `realm`: as the client named it (Windows: upper case; Rubeus and
+        impacket: the DNS name as typed)."""
+        ok = status == 0
+        realm = realm or self.d.realm
+        issuer, serial, thumb = cert or ("", "", "")
         self.add(4768, dc, us, {
             "TargetUserName": name, "TargetDomainName": realm, "TargetSid": "S-1-0-0" if status == 6 else sid,
-            "ServiceName": "krbtgt" if ok else f"krbtgt/{realm}",
-            "ServiceSid": self.d.rid_sid(502) if ok else "S-1-0-0", "TicketOptions": "0x40810010",
-            "Status": ntstatus(status), "TicketEncryptionType": "0x12" if ok else "0xffffffff",
-            "PreAuthType": "2" if ok else "-", "IpAddress": f"::ffff:{ip}", "IpPort": self.port()}, failure=not ok)
+            "ServiceName": "krbtgt" if ok else f"krbtgt/{self.d.realm}",
+            "ServiceSid": self.d.rid_sid(502) if ok else "S-1-0-0", "TicketOptions": options,
+            "Status": ntstatus(status), "TicketEncryptionType": enc if ok else "0xffffffff",
+            "PreAuthType": preauth if ok else "-", "IpAddress": kdc_address(ip), "IpPort": self.port(),
+            "CertIssuerName": issuer, "CertSerialNumber": serial, "CertThumbprint": thumb}, failure=not ok)
 
     def tgs(self, us: int, dc: Machine, client: str, service: str, service_sid: str, ip: str,
-            enc: str = "0x12") -> None:
+            enc: str = "0x12", options: str = "0x40810000", realm: str | None = None,
+            transmitted: str = "-") -> None:
+        realm = realm or self.d.realm
         self.add(4769, dc, us, {
-            "TargetUserName": f"{client}@{self.d.realm}", "TargetDomainName": self.d.realm, "ServiceName": service,
-            "ServiceSid": service_sid, "TicketOptions": "0x40810000", "TicketEncryptionType": enc,
-            "IpAddress": f"::ffff:{ip}", "IpPort": self.port(), "Status": "0x0", "LogonGuid": self.guid(),
-            "TransmittedServices": "-"})
+            "TargetUserName": f"{client}@{realm}", "TargetDomainName": realm, "ServiceName": service,
+            "ServiceSid": service_sid, "TicketOptions": options, "TicketEncryptionType": enc,
+            "IpAddress": kdc_address(ip), "IpPort": self.port(), "Status": "0x0", "LogonGuid": self.guid(),
+            "TransmittedServices": transmitted})
 
     def preauth_fail(self, us: int, dc: Machine, name: str, sid: str, ip: str, status: int = 0x18) -> None:
         self.add(4771, dc, us, {
             "TargetUserName": name, "TargetSid": sid, "ServiceName": f"krbtgt/{self.d.realm}",
             "TicketOptions": "0x40810010", "Status": ntstatus(status), "PreAuthType": "2",
-            "IpAddress": f"::ffff:{ip}", "IpPort": self.port()}, failure=True)
+            "IpAddress": kdc_address(ip), "IpPort": self.port()}, failure=True)
 
     def logon(self, us: int, dc: Machine, name: str, sid: str, ip: str, logon_type: int = 3,
-              package: str = "Kerberos", elevated: bool = False, workstation: str = "-") -> str:
+              package: str = "Kerberos", elevated: bool = False, workstation: str = "-",
+              key_length: str | None = None) -> str:
         """4624 on the DC itself (network logons for GPO/LDAP/SMB, RDP for admins). Returns the logon id."""
         lid, rdp, krb = self.logon_id(), logon_type == 10, package == "Kerberos"
+        if key_length is None:
+            key_length = "128" if package == "NTLM" else "0"
         self.add(4624, dc, us, {
             "SubjectUserSid": dc.sid if rdp else "S-1-0-0", "SubjectUserName": dc.account if rdp else "-",
             "SubjectDomainName": self.d.netbios if rdp else "-", "SubjectLogonId": "0x3e7" if rdp else "0x0",
@@ -118,7 +144,7 @@ class Builder:
             "LogonProcessName": "Kerberos" if krb else ("User32 " if rdp else "NtLmSsp "),
             "AuthenticationPackageName": package, "WorkstationName": workstation,
             "LogonGuid": self.guid() if krb or rdp else "{00000000-0000-0000-0000-000000000000}",
-            "LmPackageName": "NTLM V2" if package == "NTLM" else "-", "KeyLength": "128" if package == "NTLM" else "0",
+            "LmPackageName": "NTLM V2" if package == "NTLM" else "-", "KeyLength": key_length,
             "ProcessId": "0x44c" if rdp else "0x0", "ProcessName": r"C:\Windows\System32\svchost.exe" if rdp else "-",
             "IpAddress": ip, "IpPort": self.port() if krb or rdp else "0", "ImpersonationLevel": "%%1833",
             "RestrictedAdminMode": "%%1843" if rdp else "-", "VirtualAccount": "%%1843", "TargetLinkedLogonId": "0x0",

@@ -130,6 +130,17 @@ class Domain:
     groups: dict[str, Group]
     next_rid: int = 0
     by_sam: dict[str, Account] = field(default_factory=dict)
+    # The DC-log population (the same every day, so detectors' learning settles):
+    ca: Machine | None = None  # the enterprise CA (AD CS events come from its Security log)
+    aadc: Machine | None = None  # the Entra Connect server; `msol` is its connector account
+    msol: Account | None = None
+    legacy_host: Machine | None = None  # an old Kerberos client: the no-pre-auth accounts' one host
+    no_preauth: list[Account] = field(default_factory=list)
+    rc4_clients: list[tuple[Machine, Account]] = field(default_factory=list)  # (client, RC4-only service)
+    join_account: Account | None = None
+    gpo_admins: list[Account] = field(default_factory=list)
+    gpos: list[tuple[str, str, Account]] = field(default_factory=list)  # (GUID, name, its usual editor)
+    delegations: list[tuple[Machine, Machine]] = field(default_factory=list)  # RBCD (resource, allowed front end)
 
     @property
     def realm(self) -> str:
@@ -151,7 +162,13 @@ class Domain:
                 "dcs": [m.fqdn for m in self.dcs], "servers": sorted(self.servers),
                 "honeytokens": [a.sam for a in self.honeytokens], "admins": [a.sam for a in self.admins],
                 "helpdesk": [a.sam for a in self.helpdesk], "services": sorted(self.services),
-                "users": len(self.users), "workstations": len(self.workstations)}
+                "users": len(self.users), "workstations": len(self.workstations),
+                "ca": self.ca.fqdn if self.ca else None,
+                "entra_connect": {"account": self.msol.sam, "host": self.aadc.fqdn, "ip": self.aadc.ip}
+                if self.msol and self.aadc else None,
+                "join_account": self.join_account.sam if self.join_account else None,
+                "no_preauth": {a.sam: self.legacy_host.ip for a in self.no_preauth} if self.legacy_host else {},
+                "gpo_admins": [a.sam for a in self.gpo_admins]}
 
 
 def rhythm(us: int) -> float:
@@ -231,6 +248,43 @@ def build_domain(seed: int, users: int = 200, dcs: int = 2) -> Domain:
     d.honeytokens.append(Account("sql-admin", d.new_sid(), "SQL Admin",
                                  d.dn("SQL Admin", "OU=Service Accounts,OU=Corp"),
                                  "honeytoken"))
+    _dc_log_population(d, rng)
     for a in [d.administrator, *d.users, *d.admins, *d.helpdesk, *d.services.values(), *d.honeytokens]:
         d.by_sam[a.sam.lower()] = a
     return d
+
+
+GPO_NAMES = ("Workstation Baseline", "Server Baseline", "Browser Settings", "Office Settings", "Drive Mappings",
+             "Printers Floor 2", "BitLocker", "Windows Update Rings", "Firewall Rules", "Screen Lock", "VPN Client",
+             "Defender Exclusions")
+
+
+def _dc_log_population(d: Domain, rng: random.Random) -> None:
+    """The accounts and hosts behind the everyday DC-log traffic (reference/dc-log-alerts.md look-alikes)."""
+    def server(name: str, i: int) -> Machine:
+        m = Machine(name, f"{name}.{d.dns}", d.new_sid(), f"10.0.20.{10 + i}", "server", d.dcs[i % len(d.dcs)])
+        d.servers[name] = m
+        return m
+
+    d.ca, d.aadc, d.legacy_host = server("CA01", 0), server("AADC01", 1), server("UNIX01", 2)
+
+    def service(sam: str, host: Machine) -> Account:
+        a = Account(sam, d.new_sid(), sam, d.dn(sam, "OU=Service Accounts,OU=Corp"), "service", host)
+        d.services[sam] = a
+        return a
+
+    d.msol = service(f"MSOL_{rng.getrandbits(48):012x}", d.aadc)
+    d.join_account = service("svc_join", d.servers["SCCM01"])
+    d.no_preauth = [service("svc_unixauth", d.legacy_host), service("svc_nasbackup", d.legacy_host)]
+    erp, scan = service("svc_erp", d.servers["APP01"]), service("svc_scan2fs", d.servers["FS01"])
+    clients = rng.sample(d.workstations, min(len(d.workstations), 11))
+    d.rc4_clients = [(m, erp) for m in clients[:8]] + [(m, scan) for m in clients[8:]]
+    d.gpo_admins = d.admins[1:3] or d.admins[:1]
+    d.gpos = [(str(obj_uuid(rng)).upper(), name, d.gpo_admins[i % len(d.gpo_admins)])
+              for i, name in enumerate(GPO_NAMES)]
+    d.delegations = [(d.servers["SQL01"], d.servers["WEB01"]), (d.servers["FS01"], d.servers["APP01"])]
+
+
+def obj_uuid(rng: random.Random) -> str:
+    h = f"{rng.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -19,6 +19,8 @@ import msgspec
 
 from ..catalogue import NETLOGON, SCM, SECURITY_AUDITING
 from ..model import WindowsEvent
+from .dcfields import EVENTLOG, EVENTLOG_NS, INT_FIELDS, USER_DATA
+from .dcfields import META as DC_META
 
 FORMATS = ("xml", "jsonl", "winlogbeat")
 NS = "http://schemas.microsoft.com/win/2004/08/events/event"
@@ -37,11 +39,13 @@ META: dict[int, tuple[int, int, int, str, str]] = {
     8004: (0, 4, 2, "0x8000000000000000", "Auditing NTLM"),
     7045: (0, 4, 0, "0x8080000000000000", "None"),
     **{i: (0, 0, 13826, AUDIT_SUCCESS, "Security Group Management") for i in (4728, 4729, 4732, 4733, 4756, 4757)},
+    **DC_META,
 }
 _PROVIDER_ATTRS = {
     SECURITY_AUDITING: {"Name": SECURITY_AUDITING, "Guid": "{54849625-5478-4994-A5BA-3E3B0328C30D}"},
     NETLOGON: {"Name": NETLOGON, "Guid": "{e5ba83f6-07d0-46b1-8bc7-7e669a1d31dc}"},
     SCM: {"Name": SCM, "Guid": "{555908d1-a6d7-4695-8e1e-26931d2012f4}", "EventSourceName": SCM},
+    EVENTLOG: {"Name": EVENTLOG, "Guid": "{fc65ddd8-d6ef-4962-83d5-6e5cfe9ce148}"},
 }
 _PROVIDER_XML = {k: "<Provider " + " ".join(f'{a}="{v}"' for a, v in attrs.items()) + "/>"
                  for k, attrs in _PROVIDER_ATTRS.items()}
@@ -50,7 +54,7 @@ _PROVIDER_JSON = {**_PROVIDER_ATTRS, SECURITY_AUDITING: {"Name": SECURITY_AUDITI
                                                          "Guid": "54849625-5478-4994-A5BA-3E3B0328C30D"}}
 # EventData fields whose manifest type is an integer: the evtx parser renders them as JSON numbers.
 _INT_FIELDS = {4624: ("LogonType", "KeyLength"), 4625: ("LogonType", "KeyLength"), 8004: ("SChannelType",),
-               4697: ("ServiceStartType",)}
+               4697: ("ServiceStartType",), **INT_FIELDS}
 _QUALIFIED = {7045: 16384}
 _WELL_KNOWN = {"S-1-5-18": ("SYSTEM", "NT AUTHORITY", "Well Known Group")}
 _ESC = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
@@ -85,13 +89,19 @@ def to_xml(ev: WindowsEvent) -> str:
     q = _QUALIFIED.get(ev.event_id)
     eid = f'<EventID Qualifiers="{q}">{ev.event_id}</EventID>' if q else f"<EventID>{ev.event_id}</EventID>"
     sec = f'<Security UserID="{ev.user_sid}"/>' if ev.user_sid else "<Security/>"
-    data = "".join([f'<Data Name="{k}">{_text(v)}</Data>' for k, v in ev.data.items()])
+    wrapper = USER_DATA.get(ev.event_id)
+    if wrapper:  # 1102/104: UserData with one wrapper element, no EventData
+        inner = "".join([f"<{k}>{_text(v)}</{k}>" for k, v in ev.data.items()])
+        body = f'<UserData><{wrapper} xmlns="{EVENTLOG_NS}">{inner}</{wrapper}></UserData>'
+    else:
+        data = "".join([f'<Data Name="{k}">{_text(v)}</Data>' for k, v in ev.data.items()])
+        body = f"<EventData>{data}</EventData>"
     prov = _PROVIDER_XML.get(ev.provider) or f'<Provider Name="{ev.provider.translate(_ESC)}"/>'
     return (f'<Event xmlns="{NS}"><System>{prov}{eid}<Version>{version}</Version><Level>{ev.level or 0}</Level>'
             f"<Task>{ev.task or 0}</Task><Opcode>0</Opcode><Keywords>{ev.keywords}</Keywords>"
             f'<TimeCreated SystemTime="{system_time(ev.time)}"/><EventRecordID>{ev.record_id}</EventRecordID>'
             f'<Correlation/><Execution ProcessID="{pid}" ThreadID="{tid}"/><Channel>{ev.channel}</Channel>'
-            f"<Computer>{ev.computer}</Computer>{sec}</System><EventData>{data}</EventData></Event>")
+            f"<Computer>{ev.computer}</Computer>{sec}</System>{body}</Event>")
 
 
 def _typed_data(ev: WindowsEvent) -> dict[str, object]:
@@ -116,6 +126,10 @@ def to_evtx_json(ev: WindowsEvent) -> bytes:
         "Channel": ev.channel, "Computer": ev.computer,
         "Security": {"#attributes": {"UserID": ev.user_sid}} if ev.user_sid else None,
     }
+    wrapper = USER_DATA.get(ev.event_id)
+    if wrapper:
+        user_data = {wrapper: {"#attributes": {"xmlns": EVENTLOG_NS}, **ev.data}}
+        return _encode({"Event": {"#attributes": {"xmlns": NS}, "System": system, "UserData": user_data}})
     return _encode({"Event": {"#attributes": {"xmlns": NS}, "System": system, "EventData": _typed_data(ev)}})
 
 
@@ -128,8 +142,13 @@ def to_winlogbeat(ev: WindowsEvent) -> bytes:
         "api": "wineventlog", "channel": ev.channel, "computer_name": ev.computer, "event_id": str(ev.event_id),
         "provider_name": ev.provider, "provider_guid": _PROVIDER_ATTRS.get(ev.provider, {}).get("Guid", ""),
         "record_id": ev.record_id, "opcode": "Info", "task": task,
-        "process": {"pid": pid, "thread": {"id": tid}}, "event_data": ev.data,
+        "process": {"pid": pid, "thread": {"id": tid}},
     }
+    wrapper = USER_DATA.get(ev.event_id)
+    if wrapper:
+        winlog["user_data"] = {"xml_name": wrapper, **ev.data}
+    else:
+        winlog["event_data"] = ev.data
     event = {"code": str(ev.event_id), "kind": "event", "provider": ev.provider, "action": task,
              "created": system_time(ev.time, 6)}
     if ev.keywords in (AUDIT_SUCCESS, AUDIT_FAILURE):

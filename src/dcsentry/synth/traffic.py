@@ -12,10 +12,12 @@ from __future__ import annotations
 import random
 
 from .builder import PKG, Builder, Stamped, ntstatus, poisson
+from .dcfields import GET_CHANGES, GET_CHANGES_ALL
+from .dctraffic import DirectoryTraffic
 from .domain import AGENTS, HOUR_US, US, Account, Domain, Machine, rhythm
 
 
-class Everyday:
+class Everyday(DirectoryTraffic):
     """The benign background, one time slice at a time (bounded memory for any run length)."""
 
     def __init__(self, d: Domain, seed: int, scale: float = 1.0) -> None:
@@ -33,13 +35,14 @@ class Everyday:
             (0.6, n_u, "people", 4.0, self.user_logon), (4.0, n_u, "people", 1.0, self.user_tgs),
             (1.2, n_u, "people", 2.0, self.user_ntlm), (1.0, len(d.workstations), "machines", 3.2, self.machine),
             (2.0, len(d.servers), "flat", 3.2, self.server), (6.0, n_dc * (n_dc - 1), "flat", 2.0, self.replication),
-            (6.0, len(d.services) - 1, "flat", 1.6, self.service_account), (0.02, n_u, "people", 5.0, self.typo),
-            (0.0015, n_u, "people", 3.0, self.expired), (0.003, n_u, "people", 3.5, self.unknown_name),
+            (6.0, 6, "flat", 1.6, self.service_account), (0.02, n_u, "people", 5.0, self.typo),
+            (0.0015, n_u, "people", 3.0, self.expired), (0.005, n_u, "people", 3.5, self.unknown_name),
             (0.001, n_u, "people", 28.0, self.lockout), (0.004, n_u, "people", 3.0, self.group_change),
             (0.0004, n_u, "people", 4.5, self.new_user), (0.15, len(d.admins), "people", 3.4, self.admin_rdp),
             (0.05, 1, "people", 3.0, self.sensitive_change), (0.08, n_dc, "flat", 2.0, self.defender_driver),
             (0.02, n_dc, "people", 3.0, self.agent_install),
         ]
+        self.plan += self.dc_plan()
 
     @staticmethod
     def _factor(mode: str, r: float) -> float:
@@ -78,6 +81,7 @@ class Everyday:
     def _kerberos_logon(self, us: int, u: Account, ws: Machine, dc: Machine) -> None:
         b = self.b
         b.tgt(us, dc, u.sam, u.sid, ws.ip)
+        self.tgt_at[(u.sam, ws.ip)] = us
         us = b.later(us, 2, 40)
         b.tgs(us, dc, u.sam, ws.account, ws.sid, ws.ip)
         us = b.later(us, 50, 900)
@@ -90,9 +94,10 @@ class Everyday:
 
     def user_tgs(self, us: int) -> None:
         u, ws, dc = self._user()
-        if self.rng.random() < 0.15:
+        us = self._tgt(us, dc, u.sam, u.sid, ws.ip)
+        if self.rng.random() < 0.15:  # SQL's service account has AES keys: AES tickets
             svc = self.d.services["svc_sql"]
-            self.b.tgs(us, dc, u.sam, svc.sam, svc.sid, ws.ip, "0x17" if self.rng.random() < 0.1 else "0x12")
+            self.b.tgs(us, dc, u.sam, svc.sam, svc.sid, ws.ip)
         else:
             srv = self.rng.choice(self.krb_servers)
             self.b.tgs(us, dc, u.sam, srv.account, srv.sid, ws.ip)
@@ -160,7 +165,7 @@ class Everyday:
         actor = self.rng.choice(self.d.helpdesk)
         group = self.d.groups[self.rng.choice([g.name for g in self.d.groups.values() if not g.sensitive])]
         dc = (actor.workstation and actor.workstation.dc) or self.d.dcs[0]
-        us, lid = self.b.admin_session(us, dc, actor)
+        us, lid = self.session(us, dc, actor)
         self.b.group_change(self.b.later(us, 500, 5000), dc, group, self.rng.choice(self.d.users), actor, lid,
                             add=self.rng.random() < 0.75)
 
@@ -172,7 +177,7 @@ class Everyday:
         new = Account(f"{display[0]}{display.split()[-1]}{self.new_rid % 97}".lower(), self.d.rid_sid(self.new_rid),
                       display, self.d.dn(display), "user")
         dc = self.d.dcs[0]
-        us, lid = b.admin_session(us, dc, actor)
+        us, lid = self.session(us, dc, actor)
         b.user_created(us := b.later(us, 500, 3000), dc, new, actor, lid)
         for g in rng.sample(["Sales", "Finance", "HR", "Engineering", "VPN Users", "All Staff"], rng.randint(1, 2)):
             b.group_change(us := b.later(us, 2000, 20000), dc, self.d.groups[g], new, actor, lid)
@@ -188,7 +193,7 @@ class Everyday:
             b.add(4776, dc, us, {"PackageName": PKG, "TargetUserName": a.sam, "Workstation": ws.name, "Status": "0x0"})
             b.logon(b.later(us, 1, 30), dc, a.sam, a.sid, ws.ip, 10, "Negotiate", True, dc.name)
             return
-        b.tgt(us, dc, a.sam, a.sid, ws.ip)
+        us = self._tgt(us, dc, a.sam, a.sid, ws.ip)
         b.tgs(us := b.later(us, 5, 50), dc, a.sam, dc.account, dc.sid, ws.ip)
         b.logon(b.later(us, 200, 2000), dc, a.sam, a.sid, ws.ip, 10, "Negotiate", True, dc.name)
 
@@ -200,7 +205,7 @@ class Everyday:
                             "Administrators"))
         member = d.services["svc_backup"] if group in ("Backup Operators", "Server Operators") else rng.choice(d.admins)
         dc = rng.choice(d.dcs)
-        us, lid = self.b.admin_session(us, dc, actor)
+        us, lid = self.session(us, dc, actor)
         self.b.group_change(self.b.later(us, 1000, 8000), dc, d.groups[group], member, actor, lid,
                             add=rng.random() < 0.6)
 
@@ -217,15 +222,13 @@ class Everyday:
         admin = self.rng.choice(self.d.admins) if self.rng.random() < 0.5 else None
         lid = "0x3e7"
         if admin is not None:
-            us, lid = self.b.admin_session(us, dc, admin)
+            us, lid = self.session(us, dc, admin)
         self.b.service(self.b.later(us, 1000, 30000), dc, name, path, stype, start, account, admin, lid)
 
     # -- machines and services ----------------------------------------------------------------
     def _machine_refresh(self, us: int, m: Machine) -> None:
         b, dc = self.b, m.dc or self.d.dcs[0]
-        if self.rng.random() < 0.15:
-            b.tgt(us, dc, m.account, m.sid, m.ip)
-            us = b.later(us, 2, 40)
+        us = self._tgt(us, dc, m.account, m.sid, m.ip)
         b.tgs(us, dc, m.account, dc.account, dc.sid, m.ip)
         b.tgs(us := b.later(us, 5, 200), dc, m.account, dc.account, dc.sid, m.ip)
         b.logon(b.later(us, 1, 40), dc, m.account, m.sid, m.ip)
@@ -238,8 +241,10 @@ class Everyday:
 
     def replication(self, us: int) -> None:
         src, dst = self.rng.sample(self.d.dcs, 2)
+        us = self._tgt(us, src, src.account, src.sid, src.ip)
         self.b.tgs(us, dst, src.account, dst.account, dst.sid, src.ip)
-        self.b.logon(self.b.later(us, 1, 20), dst, src.account, src.sid, src.ip)
+        lid = self.b.logon(us := self.b.later(us, 1, 20), dst, src.account, src.sid, src.ip)
+        self.b.replicate(self.b.later(us, 1, 30), dst, src, lid, [GET_CHANGES, GET_CHANGES_ALL])
 
     def service_account(self, us: int) -> None:
         rng, d, b = self.rng, self.d, self.b
@@ -254,4 +259,5 @@ class Everyday:
             b.ntlm(us, sam, host.name, rng.choice(self.servers))
         else:
             target = rng.choice([d.servers["FS01"], d.servers["FS02"], *d.dcs])
+            us = self._tgt(us, host.dc or d.dcs[0], sam, svc.sid, host.ip)
             b.tgs(us, host.dc or d.dcs[0], sam, target.account, target.sid, host.ip)

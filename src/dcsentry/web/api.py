@@ -25,7 +25,8 @@ router = APIRouter(prefix="/api/v1")
 _enc = msgspec.json.Encoder()
 Reader = Annotated[Principal, Depends(reader)]
 Admin = Annotated[Principal, Depends(admin)]
-_UNAUTH = {401: {"description": "No or wrong token"}}
+_UNAUTH = {401: {"description": "No or wrong token"},
+           429: {"description": "Too many failed authentications from this address: retry in a minute"}}
 _WRITE = {**_UNAUTH, 400: {"description": "A body that is not JSON (or not UTF-8)"},
           403: {"description": "A read-only token (or a console request without its CSRF token)"},
           413: {"description": "A body over the size cap"}}
@@ -180,6 +181,25 @@ def put_setting(request: Request, p: Admin, name: m.SettingName, body: m.Setting
     """Replace a run-time list; the processor applies it within seconds."""
     change = settings.put_setting(_store(request), name, body.values, p.actor, body.comment)
     return {"name": name, **change}
+
+
+@router.get("/inventory", response_model=m.InventoryView, responses=_UNAUTH, tags=["inventory"])
+def get_inventory(request: Request, p: Reader,
+                  q: Annotated[str, Query(max_length=256, description="Name, SID or DN containing this")] = "",
+                  kind: Annotated[m.InventoryKind | None, Query()] = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                  offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> dict:
+    """The account inventory imported with `dcsentry inventory import` (LDIF or Export-Csv): which
+    accounts exist, which are DCs, which are sensitive."""
+    return inventory_view(request, q, kind or "", limit, offset)
+
+
+def inventory_view(request: Request, q: str = "", kind: str = "", limit: int = 200, offset: int = 0) -> dict:
+    from ..store.inventory import inventory_summary, list_inventory
+
+    store = _store(request)
+    return {"summary": inventory_summary(store),
+            "accounts": list_inventory(store, q.replace("\x00", ""), kind, limit, offset)}
 
 
 @router.get("/audit-log", response_model=list[m.AuditEntry], responses=_UNAUTH, tags=["settings"])

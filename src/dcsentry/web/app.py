@@ -82,7 +82,8 @@ def create_app(store: Store, ingest: Callable[[], dict], ready: Callable[[], boo
         return {"ready": ok}
 
     @app.get("/metrics", tags=["probes"], response_class=Response,
-             responses={200: {"content": {PROMETHEUS_TEXT: {}}}, 401: {"description": "No or wrong token"}})
+             responses={200: {"content": {PROMETHEUS_TEXT: {}}}, 401: {"description": "No or wrong token"},
+                        429: {"description": "Too many failed authentications from this address: retry in a minute"}})
     def metrics(p: Any = Depends(reader)) -> Response:
         """Prometheus exposition; Prometheus sends a (read-only) token as its bearer credentials."""
         return Response(exposition(collector), media_type=PROMETHEUS_TEXT)

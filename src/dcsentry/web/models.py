@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["open", "closed", "suppressed"]
 Role = Literal["read-only", "admin"]
-SettingName = Literal["honeytokens", "sensitive_groups", "exclude_sources"]
+SettingName = Literal["honeytokens", "sensitive_groups", "exclude_sources", "replication_allowed"]
+InventoryKind = Literal["user", "computer", "dc", "sensitive", "disabled"]
 EntityKind = Literal["account", "host", "group"]
 
 
@@ -111,8 +112,12 @@ class Requirement(BaseModel):
     key: str
     what: str
     required: bool
-    state: Literal["seen", "missing", "too-early"]
+    state: Literal["seen", "missing", "too-early", "not-seen"]
     count: int
+    subcategory: str = Field("", description="The audit setting these events need (\"Audit Directory Service "
+                                             "Access\"), or what stands in for one")
+    alerts: str = Field("", description="absent: a health alert when a DC never sent them; stopped: when it sent "
+                                        "them, then stopped; never: shown only")
     fix: str
     blind: list[str]
     allowed_silence_hours: float
@@ -199,3 +204,36 @@ class TokenCreate(Strict):
 class TokenCreated(BaseModel):
     token: str = Field(description="Shown once; only its hash is stored")
     info: TokenInfo
+
+
+class InventoryAccount(BaseModel):
+    name: str = Field(description="sAMAccountName")
+    sid: str
+    kind: Literal["user", "computer"]
+    dn: str
+    upn: str
+    dns_host_name: str
+    sensitive: bool = Field(description="adminCount=1 in the export")
+    dc: bool = Field(description="A domain controller (SERVER_TRUST / read-only DC / primary group 516, 521)")
+    source: str
+    enc_types: int | None = Field(description="msDS-SupportedEncryptionTypes")
+    spns: list[str]
+    disabled: bool
+    uac: int | None = Field(description="LDAP userAccountControl")
+
+
+class InventorySummary(BaseModel):
+    accounts: int
+    users: int
+    computers: int
+    dcs: int
+    sensitive: int
+    disabled: int
+    imported_at: float | None
+    imported_by: str | None
+    filename: str | None
+
+
+class InventoryView(BaseModel):
+    summary: InventorySummary
+    accounts: list[InventoryAccount]

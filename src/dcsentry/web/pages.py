@@ -20,7 +20,7 @@ from .. import __version__
 from ..store import console, tokens
 from ..store.settings import readiness_results
 from ..store.tokens import Principal
-from .api import _health_report, settings_view
+from .api import _health_report, inventory_view, settings_view
 from .readiness import dc_health
 from .security import COOKIE, page_reader, safe_next
 
@@ -162,6 +162,18 @@ def readiness_page(request: Request, p: Viewer) -> HTMLResponse:
     store = request.app.state.store
     return render(request, "readiness.html", p, audits=readiness_results(store),
                   dcs=dc_health(store, request.app.state.options.missing_scale))
+
+
+INVENTORY_KINDS = ("user", "computer", "dc", "sensitive", "disabled")
+
+
+@router.get("/inventory")
+def inventory_page(request: Request, p: Viewer, q: str = "", kind: str = "", offset: int = 0) -> HTMLResponse:
+    kind = kind if kind in INVENTORY_KINDS else ""
+    offset = max(0, min(offset, 10_000_000))
+    q = q[:256].replace("\x00", "")
+    return render(request, "inventory.html", p, view=inventory_view(request, q, kind, 200, offset), q=q, kind=kind,
+                  kinds=INVENTORY_KINDS, offset=offset, limit=200)
 
 
 @router.get("/settings")

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..audit.exports import MAX_BYTES, read_exports
 from ..audit.report import to_dict
-from ..audit.requirements import ALL_REQUIREMENTS, overdue, too_early
+from ..audit.silence import Seen, requirement_states
 from ..audit.verdict import decide
 
 MAX_MEMBERS = 500  # files in an uploaded zip (a GPO backup holds a few dozen)
@@ -33,16 +33,16 @@ def dc_health(store: Any, missing_scale: float = 1.0, now: float | None = None) 
         seen = by_dc[dc]
         first = min(r["first_seen"] for r in seen.values())
         last = max(r["last_seen"] for r in seen.values())
-        late = {r.key for r, _ in overdue(seen, first, now, missing_scale, ALL_REQUIREMENTS)}
-        early = {r.key for r, _ in too_early(seen, first, now, missing_scale, ALL_REQUIREMENTS)}
         reqs = []
-        for r in ALL_REQUIREMENTS:
-            state = "missing" if r.key in late else "too-early" if r.key in early else "seen"
+        states = requirement_states({e: Seen(r["count"], r["last_seen"]) for e, r in seen.items()}, first, last, now,
+                                    missing_scale)
+        for st in states:
+            r, state = st.requirement, st.status
             reqs.append({"key": r.key, "what": r.what, "required": r.required, "state": state,
-                         "count": sum(seen[i]["count"] for i in r.event_ids if i in seen),
+                         "count": st.count, "subcategory": r.subcategory_name, "alerts": r.health or "never",
                          "fix": r.fix() if state != "seen" else "",
                          "blind": list(r.blind) if state == "missing" else [],
-                         "allowed_silence_hours": round(r.missing_after * missing_scale / 3600, 3)})
+                         "allowed_silence_hours": round(st.allowed / 3600, 3)})
         out.append({"dc": dc, "first_seen": first, "last_seen": last, "silent_for": max(0.0, now - last),
                     "events": [{"event_id": eid, "count": r["count"], "last_seen": r["last_seen"],
                                 "last_event_utc": r["last_event_utc"]} for eid, r in sorted(seen.items())],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ...model import WindowsEvent
 from .. import Activity, Logon, evidence_of
+from ..context import account_name
 from ..readers import Stateless
 from .fields import host, ip, short, sid
 
@@ -26,6 +27,10 @@ class LogonReader(Stateless):
                    d.get("LmPackageName", ""), [evidence_of(ev)])
         if lg.logon_id:
             self.ctx.sessions.add(lg)
-        if lg.account_sid.startswith("S-1-5-21-"):  # a domain (or local) account that logged on exists
-            self.ctx.inventory.learn(lg.account, lg.account_sid)
+        inv = self.ctx.inventory
+        # A domain (or local) account that logged on exists, as far as learning can tell. Not when an
+        # imported inventory says which accounts exist, nor for one deleted: a forged ticket's
+        # logon must not make its name real (golden-ticket reads the inventory).
+        if lg.account_sid.startswith("S-1-5-21-") and not inv.imported and account_name(lg.account) not in inv.deleted:
+            inv.learn(lg.account, lg.account_sid)
         return [lg]

@@ -8,7 +8,46 @@ from ...activities.context import DomainContext
 from ...config import Detection
 from ..base import Detector, Incidents
 from ..baseline import Baseline
+from .asrep_roasting import AsRepRoastingDetector
+from .golden_ticket import GoldenTicketDetector
+from .kerberoasting import KerberoastingDetector
+from .overpass_the_hash import OverpassTheHashDetector
+from .dcshadow import DcShadowDetector
+from .dcsync import DcSyncDetector
+from .directory_changes import DirectoryChangeDetector
+from .dpapi_backup_key import DpapiBackupKeyDetector
+from .pass_the_hash import PassTheHashDetector
+from .remote_service import RemoteServiceDetector
+from .dsrm_password import DsrmPasswordDetector
+from .nopac import NoPacDetector
+from .preauth_disabled import PreauthDisabledDetector
+from .sid_history import SidHistoryDetector
+from .log_cleared import LogClearedDetector
+from .audit_policy import AuditPolicyDetector
+from .trust import TrustDetector
+from .adcs_san import AdcsSanDetector
+from .adcs_config import AdcsConfigDetector
 
 
 def dc_log_detectors(cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> list[Detector]:
-    return []
+    return [
+        KerberoastingDetector(cfg, incidents, baseline, ctx),
+        AsRepRoastingDetector(cfg, incidents, baseline, ctx),
+        GoldenTicketDetector(cfg, incidents, baseline, ctx),
+        OverpassTheHashDetector(cfg, incidents, baseline, ctx),
+        DcSyncDetector(cfg, incidents, baseline, ctx),
+        DirectoryChangeDetector(cfg, incidents, baseline, ctx),
+        DpapiBackupKeyDetector(cfg, incidents, baseline, ctx),
+        PassTheHashDetector(cfg, incidents, baseline, ctx),
+        RemoteServiceDetector(cfg, incidents, baseline, ctx),
+        PreauthDisabledDetector(cfg, incidents, ctx),
+        NoPacDetector(cfg, incidents, ctx),
+        SidHistoryDetector(cfg, incidents, ctx),
+        DcShadowDetector(cfg, incidents, ctx),
+        DsrmPasswordDetector(cfg, incidents, ctx),
+        LogClearedDetector(cfg, incidents, ctx),
+        AuditPolicyDetector(cfg, incidents, ctx),
+        TrustDetector(cfg, incidents),
+        AdcsSanDetector(cfg, incidents, ctx),
+        AdcsConfigDetector(cfg, incidents, ctx),
+    ]

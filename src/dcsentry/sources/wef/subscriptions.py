@@ -45,9 +45,10 @@ def thumbprint(ca_pem: str | Path) -> str:
     return hashlib.sha1(der).hexdigest().upper()
 
 
-def query_list(select: dict[str, str]) -> str:
-    """`<QueryList>` with one Select per channel, as Event Viewer writes a custom view."""
-    rows = "".join(f"<Select Path={quoteattr(channel)}>{escape(xpath)}</Select>" for channel, xpath in select.items())
+def query_list(select: dict[str, str | list[str]]) -> str:
+    """`<QueryList>` with one Select per XPath (a channel may have several), as Event Viewer writes a custom view."""
+    rows = "".join(f"<Select Path={quoteattr(channel)}>{escape(xpath)}</Select>" for channel, xpaths in select.items()
+                   for xpath in ([xpaths] if isinstance(xpaths, str) else xpaths))
     return f'<QueryList><Query Id="0">{rows}</Query></QueryList>'
 
 
