@@ -124,7 +124,11 @@ ALERT_TYPES: dict[str, AlertType] = {t.type: t for t in (
     # dcsentry's own (no Defender for Identity counterpart; ids from 9000 up): a forwarding client
     # authenticated as one computer delivered events that claim another (docs/wef.md).
     AlertType("wef-sender-mismatch", "Forwarded events claim another computer than their sender", 9001,
-              "ForwardedEventSenderMismatchSecurityAlert", "T1565.002", "high", "WindowsEventForwarding"),
+              "ForwardedEventSenderMismatchSecurityAlert", "T1565.002", "high", "WindowsEventForwarding",
+              None, "Impact"),
+    # a syslog sender claimed a computer that `[serve] senders` does not bind to it (detectors/senders.py)
+    AlertType("sender-mismatch", "Syslog events claim a computer their sender may not speak for", 9002,
+              "SyslogSenderMismatchSecurityAlert", "T1565.002", "high", "Syslog", None, "Impact"),
 )}
 
 

@@ -312,6 +312,12 @@ def serve(config_path: str | None, data_dir: str | None, store_url: str | None, 
         raise click.UsageError("--syslog-tls and --syslog-relp-tls need --tls-cert (and --tls-key)")
     if s.web_key and not s.web_cert:
         raise click.UsageError("--web-key needs --web-cert")
+    from .detectors.senders import parse_bindings
+
+    try:
+        parse_bindings(s.senders)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     _sigma_paths(cfg.detection, sigma)
     if cfg.detection.sigma:  # load once here to report; the processor process compiles its own copy
         from .detectors.sigma import load_rules

@@ -186,6 +186,7 @@ class Serve:
     syslog_tls: list[str] = field(default_factory=list)
     syslog_relp: list[str] = field(default_factory=list)  # RELP (acknowledged syslog: rsyslog omrelp)
     syslog_relp_tls: list[str] = field(default_factory=list)  # RELP over TLS (tls_cert/tls_key/tls_client_ca)
+    senders: list[str] = field(default_factory=list)  # "10.0.0.5 = DC01", "cn:wec01 = *": who may speak for whom
     tls_cert: str = ""
     tls_key: str = ""
     tls_client_ca: str = ""  # require client certificates signed by this CA

@@ -22,6 +22,7 @@ from nats.aio.client import Client
 
 from ..alerts import Alert
 from ..config import Config
+from ..detectors.senders import SenderCheck
 from ..identity import trusted_source
 from ..model import Origin, WindowsEvent
 from ..service.decode import decode_message
@@ -43,6 +44,7 @@ class BusIngest:
         self.node = node
         self.names = Names(cfg.bus.name)
         self.router = Router(cfg.detection, cfg.bus.partitions)
+        self.senders = SenderCheck(cfg.serve.senders)  # [serve] senders, checked where events are decoded
         self.settings = SettingsWatch(store, cfg.detection) if store is not None else None
         self.announce = announce
         self.nc: Client | None = None
@@ -98,6 +100,10 @@ class BusIngest:
                 layout, ev = decode_message(r.data, Origin(peer, self._seq))
             except ValueError as exc:
                 self.failed(host, exc, r.data)
+                continue
+            if not self.senders.allows(host.strip("[]"), r.peer_name, ev.computer):
+                self.counters["sender_mismatch"] += 1
+                out.append(self.alert_message(self.senders.mismatch(ev, host.strip("[]"), r.peer_name)))
                 continue
             out.extend(self.messages(ev, layout, r.received_at, host, trusted_source(r.transport, peer)))
         return out
@@ -184,7 +190,8 @@ class BusIngest:
         return {"parsed": self.counters["parsed"], "failed": self.counters["failed"], "by_layout": dict(self.by_layout),
                 "failed_by_peer": dict(self.failed_by_peer), "parsed_by_peer": dict(self.parsed_by_peer),
                 "samples": dict(list(self.samples.items())[:50]), "published": self.counters["published"],
-                "duplicates": self.counters["duplicates"], "publish_retries": self.counters["publish_retries"],
+                "duplicates": self.counters["duplicates"],
+                "sender_mismatch": self.counters["sender_mismatch"], "publish_retries": self.counters["publish_retries"],
                 "settings_version": self.settings.version if self.settings is not None else 0.0,
                 "saved_at": time.time()}
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from ..config import Detection, Wef
 from ..detectors.engine import DetectionEngine
+from ..detectors.senders import SenderCheck
 from ..identity import event_identity, trusted_source
 from ..model import Origin, WindowsEvent
 from ..sources.wef.identity import WefChecks, decode_wef
@@ -32,7 +33,7 @@ REPLAY_ROWS = 200_000  # messages kept behind the checkpoint and replayed after 
 
 class Processor:
     def __init__(self, store: Store, spool: Spool, detection: Detection, decode: Decoder,
-                 batch_rows: int = 5000, wef: Wef | None = None) -> None:
+                 batch_rows: int = 5000, wef: Wef | None = None, senders: list[str] | None = None) -> None:
         self.store = store
         self.spool = spool
         self.decode = decode
@@ -50,6 +51,7 @@ class Processor:
         self.by_alert = self.pipeline.by_alert
         self.samples: dict[str, str] = {}  # peer -> a message that fit no layout, for the operator
         self.seen: OrderedDict[str, None] = OrderedDict()  # identities of the last messages fed
+        self.senders = SenderCheck(senders or [])  # [serve] senders: who may speak for which computers
         self._last_save = time.monotonic()
         self._dirty = False
         self._last_input = 0.0
@@ -144,6 +146,15 @@ class Processor:
                     if host not in self.samples or len(self.samples) < 1000:
                         self.samples[host] = f"{exc}: {row.data[:300]!r}"
                 continue
+            if not wef and self.senders.active:
+                name = row.peer.split("#", 1)[1] if "#" in row.peer else None
+                address = host.split("#", 1)[0].strip("[]")
+                if not self.senders.allows(address, name, ev.computer):  # replayed too: the same alert grows
+                    if count:
+                        self.counters["sender_mismatch"] += 1
+                    a = self.senders.mismatch(ev, address, name)
+                    batch.alerts[a.id] = a
+                    continue
             trusted = trusted_source(row.transport, row.peer)
             if self._repeat(event_identity(ev, trusted)):  # a re-sent copy: stored and counted once
                 if count:
@@ -189,6 +200,7 @@ class Processor:
     def snapshot(self) -> dict:
         return {"parsed": self.counters["parsed"], "failed": self.counters["failed"],
                 "wef_duplicates": self.counters["wef_duplicates"], "duplicates": self.counters["duplicates"],
+                "sender_mismatch": self.counters["sender_mismatch"],
                 "by_layout": dict(self.by_layout), "by_event": {str(k): v for k, v in self.by_event.items()},
                 "by_alert": dict(self.by_alert), "failed_by_peer": dict(self.failed_by_peer),
                 "parsed_by_peer": dict(self.parsed_by_peer), "samples": dict(list(self.samples.items())[:50]),

@@ -40,7 +40,7 @@ def worker_main(cfg: Config, paths: WorkerPaths, stop: "threading.Event", ready:
     spool = Spool(paths.spool, cfg.serve.spool_max_rows)
     sinks = {url: open_sink(url, console_url=paths.console_url) for url in cfg.serve.forward}
     forwarder = Forwarder(store, sinks)
-    processor = Processor(store, spool, cfg.detection, decode_message, wef=cfg.wef)
+    processor = Processor(store, spool, cfg.detection, decode_message, wef=cfg.wef, senders=cfg.serve.senders)
     proc_stop, fwd_stop = threading.Event(), threading.Event()
 
     def ingest_counters() -> dict:

@@ -57,6 +57,10 @@ class ServiceCollector:
         for peer, n in sorted(proc.get("failed_by_peer", {}).items()):
             failed.add_metric([peer], n)
         yield failed
+        yield CounterMetricFamily("dcsentry_sender_mismatch", "Events refused: their sender may not speak for "
+                                  "their computer ([serve] senders)", value=proc.get("sender_mismatch", 0))
+        yield CounterMetricFamily("dcsentry_duplicates_removed", "Re-sent copies removed before detection",
+                                  value=proc.get("duplicates", 0))
         events = CounterMetricFamily("dcsentry_events", "Windows events processed, by event id", labels=["event_id"])
         for eid, n in sorted(proc.get("by_event", {}).items()):
             events.add_metric([eid], n)
