@@ -20,7 +20,7 @@ from conftest import corpus
 from servekit import Serve, corpus_json, frame, send_tcp, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-UNIT = ROOT / "packaging" / "dcsentry.service"
+UNIT = ROOT / "src" / "dcsentry" / "deploy" / "dcsentry.service"
 USER = "dcsentry-ci"
 
 
@@ -29,8 +29,11 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     for must in ("User=dcsentry", "NoNewPrivileges=yes", "ProtectSystem=strict", "StateDirectory=dcsentry",
                  "CapabilityBoundingSet=CAP_NET_BIND_SERVICE", "UMask=0077"):
         assert must in text, must
-    unit = tmp_path / "dcsentry.service"  # the same unit, pointing at this checkout's installed command
-    unit.write_text(text.replace("/opt/dcsentry/bin/dcsentry", servekit.DCSENTRY[0]))
+    unit = tmp_path / "dcsentry.service"  # what `dcsentry systemd-unit` prints: this install's command
+    printed = subprocess.run([*servekit.DCSENTRY, "systemd-unit"], capture_output=True, text=True, timeout=60)
+    assert printed.returncode == 0 and f"ExecStart={servekit.DCSENTRY[0]} serve" in printed.stdout
+    assert printed.stdout.replace(servekit.DCSENTRY[0], "/opt/dcsentry/bin/dcsentry") == text
+    unit.write_text(printed.stdout)
     assert shutil.which("systemd-analyze"), "systemd-analyze (package systemd) is needed"
     proc = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
     problems = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "dcsentry.service" in ln]

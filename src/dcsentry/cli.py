@@ -371,6 +371,7 @@ def exit_status(stats: ReadStats) -> int:
 
 
 def _register() -> None:
+    from .deploy import systemd_unit
     from .sources.wef.commands import wef
     from .synth.cli import synth
     from .inventory_cli import inventory
@@ -380,6 +381,7 @@ def _register() -> None:
     main.add_command(synth)
     main.add_command(token)
     main.add_command(wef)
+    main.add_command(systemd_unit)
 
 
 _register()
