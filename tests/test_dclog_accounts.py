@@ -14,7 +14,7 @@ from dcsentry.activities.dclog.accounts import AccountChange, AccountReader, dec
 from dcsentry.config import Detection
 from dcsentry.formats import ReadStats
 from dcsentry.hunt import hunt
-from eventfactory import DC, DOMAIN_SID, of_type, run
+from eventfactory import DOMAIN_SID, of_type, run
 
 MINE = ("preauth-disabled", "nopac", "sid-history", "dcshadow", "dsrm-password-change")
 M = "dc-log/evtx/evtx-to-mitre-attack/"

@@ -16,6 +16,7 @@ import click
 
 from .activities.inventory_import import read_exports
 from .store.store import Store
+from .web.cli import open_service_store, store_options
 
 
 def open_store_for(store_url: str | None, config_path: str | None, data_dir: str | None) -> Store:
@@ -26,28 +27,17 @@ def open_store_for(store_url: str | None, config_path: str | None, data_dir: str
     try:
         if store_url:
             return open_store(store_url, Path.cwd())
-        from .web.cli import _open
-
-        return _open(config_path, data_dir)
+        return open_service_store(config_path, data_dir)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--store") from None
     except OSError as exc:
         raise click.ClickException(f"cannot open the store: {exc}") from None
 
 
-_where = [
-    click.option("--store", "store_url", metavar="URL|PATH",
-                 help="sqlite:PATH, postgresql://... or a SQLite file path; default: the service's store "
-                      "(--config / --data-dir / DCSENTRY_STORE)."),
-    click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML settings file."),
-    click.option("--data-dir", type=click.Path(file_okay=False), help="The service's data directory."),
-]
-
-
-def _with_store(f):  # noqa: ANN001, ANN202 - a click decorator stack
-    for opt in reversed(_where):
-        f = opt(f)
-    return f
+_with_store = store_options(click.option(
+    "--store", "store_url", metavar="URL|PATH",
+    help="sqlite:PATH, postgresql://... or a SQLite file path; default: the service's store "
+         "(--config / --data-dir / DCSENTRY_STORE)."))
 
 
 @click.group()

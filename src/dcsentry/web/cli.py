@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 
 import click
 
@@ -13,7 +14,8 @@ from ..store.store import Store, open_store
 from ..store.tokens import ROLES, create_token, list_tokens, revoke_token
 
 
-def _open(config_path: str | None, data_dir: str | None) -> Store:
+def open_service_store(config_path: str | None, data_dir: str | None) -> Store:
+    """The service's store, from its configuration and data directory (and DCSENTRY_* variables)."""
     from ..service.runner import data_dir as resolve
 
     try:
@@ -24,14 +26,21 @@ def _open(config_path: str | None, data_dir: str | None) -> Store:
     return open_store(os.environ.get("DCSENTRY_STORE") or cfg.serve.store, base)
 
 
-_where = [click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML settings file."),
-          click.option("--data-dir", type=click.Path(file_okay=False), help="The service's data directory.")]
+def store_options(*extra: Callable) -> Callable:
+    """The options that find the service's store (`--config`, `--data-dir`), after `extra` ones:
+    shared by the commands that work on the store directly (token, inventory)."""
+    opts = [*extra, click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML settings file."),
+            click.option("--data-dir", type=click.Path(file_okay=False), help="The service's data directory.")]
+
+    def decorate(f: Callable) -> Callable:
+        for opt in reversed(opts):
+            f = opt(f)
+        return f
+
+    return decorate
 
 
-def _with_store(f):  # noqa: ANN001, ANN202 - a click decorator stack
-    for opt in reversed(_where):
-        f = opt(f)
-    return f
+_with_store = store_options()
 
 
 @click.group()
@@ -46,7 +55,7 @@ def token() -> None:
 @_with_store
 def create(name: str, role: str, config_path: str | None, data_dir: str | None) -> None:
     """Make a token and print it (the only time it is shown)."""
-    store = _open(config_path, data_dir)
+    store = open_service_store(config_path, data_dir)
     try:
         tok, info = create_token(store, name, role, f"cli ({os.environ.get('USER', 'unknown')})")
     finally:
@@ -59,7 +68,7 @@ def create(name: str, role: str, config_path: str | None, data_dir: str | None) 
 @_with_store
 def list_(config_path: str | None, data_dir: str | None) -> None:
     """Every token: id, name, role, when made, last used, revoked."""
-    store = _open(config_path, data_dir)
+    store = open_service_store(config_path, data_dir)
     try:
         rows = list_tokens(store)
     finally:
@@ -78,7 +87,7 @@ def list_(config_path: str | None, data_dir: str | None) -> None:
 @_with_store
 def revoke(token_id: str, config_path: str | None, data_dir: str | None) -> None:
     """Revoke a token by its id (its console sessions end too)."""
-    store = _open(config_path, data_dir)
+    store = open_service_store(config_path, data_dir)
     try:
         ok = revoke_token(store, token_id)
     finally:

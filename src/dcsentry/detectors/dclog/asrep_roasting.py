@@ -22,25 +22,21 @@ from collections import deque
 from collections.abc import Iterable
 
 from ...activities import Activity
-from ...activities.context import DomainContext, account_name
+from ...activities.context import DomainContext
 from ...activities.dclog.accounts import roastable
 from ...activities.dclog.kerberos import RC4, TicketRequest, etype_name
 from ...alerts import Alert
 from ...config import Detection
 from ..base import Incidents, Lru, add_unique, plural, trim
 from ..baseline import Baseline
+from .kerberos_base import KerberosDetector
 
 TYPE = "asrep-roasting"
 
 
-class AsRepRoastingDetector:
+class AsRepRoastingDetector(KerberosDetector):
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
-        self.cfg = cfg.kerberos
-        self.allowed = {s.upper() for s in (*cfg.exclude_sources, *cfg.kerberos.allowed_sources)}
-        self.honey = {h.upper() if h.upper().startswith("S-1-") else account_name(h) for h in cfg.honeytokens}
-        self.incidents = incidents
-        self.baseline = baseline
-        self.ctx = ctx
+        super().__init__(cfg, incidents, baseline, ctx)
         # (account, source) -> [first seen, last seen, alerted 0/1, seen while learning 0/1]
         self.pairs = baseline.table("asrep-roasting.pairs")
         self.windows: Lru = Lru()  # source -> deque of (time, account)

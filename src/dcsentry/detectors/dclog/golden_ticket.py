@@ -37,6 +37,7 @@ from ...alerts import Alert
 from ...config import Detection
 from ..base import Incidents, Lru, add_unique, plural
 from ..baseline import Baseline
+from .kerberos_base import KerberosDetector
 
 TYPE = "golden-ticket"
 _TELLS = {
@@ -46,13 +47,9 @@ _TELLS = {
 }
 
 
-class GoldenTicketDetector:
+class GoldenTicketDetector(KerberosDetector):
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
-        self.cfg = cfg.kerberos
-        self.allowed = {s.upper() for s in (*cfg.exclude_sources, *cfg.kerberos.allowed_sources)}
-        self.incidents = incidents
-        self.baseline = baseline
-        self.ctx = ctx
+        super().__init__(cfg, incidents, baseline, ctx)
         self.accounts = baseline.table("golden-ticket.accounts")  # account -> [first, aes tickets, weak tickets]
         self.services = baseline.table("golden-ticket.services")  # service -> [first, aes tickets, weak tickets]
         self.tgts: Lru = Lru()  # (account, address) -> last TGT issued (4768 success), any DC

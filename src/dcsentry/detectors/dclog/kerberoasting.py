@@ -29,12 +29,13 @@ from collections import deque
 from collections.abc import Iterable
 
 from ...activities import Activity
-from ...activities.context import DomainContext, account_name
+from ...activities.context import DomainContext
 from ...activities.dclog.kerberos import WEAK_ETYPES, TicketRequest, etype_name, lists_aes
 from ...alerts import Alert
 from ...config import Detection
 from ..base import Incidents, Lru, add_unique, plural, trim
 from ..baseline import Baseline
+from .kerberos_base import KerberosDetector
 
 TYPE = "kerberoasting"
 ETYPE_NOSUPP = 0xE  # KDC_ERR_ETYPE_NOSUPP
@@ -46,14 +47,9 @@ def user_service(act: TicketRequest) -> bool:
     return bool(s) and s != "krbtgt" and not s.startswith("krbtgt/") and not s.endswith("$") and not act.machine
 
 
-class KerberoastingDetector:
+class KerberoastingDetector(KerberosDetector):
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
-        self.cfg = cfg.kerberos
-        self.allowed = {s.upper() for s in (*cfg.exclude_sources, *cfg.kerberos.allowed_sources)}
-        self.honey = {h.upper() if h.upper().startswith("S-1-") else account_name(h) for h in cfg.honeytokens}
-        self.incidents = incidents
-        self.baseline = baseline
-        self.ctx = ctx
+        super().__init__(cfg, incidents, baseline, ctx)
         self.pairs = baseline.table("kerberoasting.pairs")  # (source, service) -> last time seen, no alert
         self.services = baseline.table("kerberoasting.rc4-services")  # service -> first RC4 ticket seen, no alert
         self.windows: Lru = Lru()  # source -> deque of (t, service, account, etype label, evidence, time)

@@ -32,12 +32,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ...activities import Activity
-from ...activities.context import DomainContext, account_name
+from ...activities.context import DomainContext
 from ...activities.dclog.kerberos import AES_ETYPES, RC4, TicketRequest, etype_name, lists_aes
 from ...alerts import Alert
 from ...config import Detection
 from ..base import Incidents, add_unique
 from ..baseline import Baseline
+from .kerberos_base import KerberosDetector
 
 TYPE = "overpass-the-hash"
 _TELLS = {
@@ -48,14 +49,9 @@ _TELLS = {
 }
 
 
-class OverpassTheHashDetector:
+class OverpassTheHashDetector(KerberosDetector):
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
-        self.cfg = cfg.kerberos
-        self.allowed = {s.upper() for s in (*cfg.exclude_sources, *cfg.kerberos.allowed_sources)}
-        self.honey = {h.upper() if h.upper().startswith("S-1-") else account_name(h) for h in cfg.honeytokens}
-        self.incidents = incidents
-        self.baseline = baseline
-        self.ctx = ctx
+        super().__init__(cfg, incidents, baseline, ctx)
         self.profile = baseline.table("overpass-the-hash.tgts")  # account -> [first, AES TGTs, RC4 TGTs, last AES]
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
