@@ -8,10 +8,15 @@ reference quotes from the ESC recordings."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape, quoteattr
 
 from eventfactory import DC, DOMAIN_SID, FIELDS, _TASK, at, make
+from dcsentry.activities.context import Inventory
+from dcsentry.alerts import Alert
+from dcsentry.config import Detection
+from dcsentry.detectors.engine import DetectionEngine
 from dcsentry.formats.xml import parse_event_xml
 from dcsentry.model import WindowsEvent
 
@@ -144,3 +149,21 @@ TEMPLATE_SAFE = ("\nV2 Template: ESC1Vuln\nflags = 0x2023a (131642)\nmsPKI-Enrol
                  "msPKI-Certificate-Name-Flag = 0x82000000 (-2113929216)\n"
                  "  CT_FLAG_SUBJECT_ALT_REQUIRE_UPN -- 2000000\n  CT_FLAG_SUBJECT_REQUIRE_DIRECTORY_PATH -- 80000000\n"
                  "pKIExtendedKeyUsage =\n  1.3.6.1.5.5.7.3.2 Client Authentication\n")
+
+
+def run(events: Iterable[WindowsEvent], cfg: Detection | None = None, dcs: Iterable[str] = (),
+        accounts: Iterable[str] = ()) -> list[Alert]:
+    inv = Inventory()
+    for d in dcs:
+        inv.add_dc(d)
+    for acc in accounts:
+        inv.learn(acc)
+    eng = DetectionEngine(cfg or Detection(), inventory=inv)
+    for ev in events:
+        eng.feed(ev)
+    eng.finish()
+    return sorted(eng.alerts.values(), key=lambda a: (a.start, a.type))
+
+
+def of(alerts: list[Alert], type_: str) -> list[Alert]:
+    return [a for a in alerts if a.type == type_]

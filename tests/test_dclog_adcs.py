@@ -4,44 +4,23 @@ synthetic, built from the reference's layouts and the values it quotes from the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 
 import pytest
 
 from conftest import corpus
 from dclog_directorykit import value
-from dclog_systemkit import ADMIN, CA, TEMPLATE_ESC1, TEMPLATE_SAFE, ca_change, request
+from dclog_systemkit import ADMIN, CA, TEMPLATE_ESC1, TEMPLATE_SAFE, ca_change, of, request, run
 from eventfactory import DOMAIN_SID, make
-from dcsentry.activities.context import Inventory
 from dcsentry.activities.dclog.certsvc import issued_names, parse_attributes
-from dcsentry.alerts import Alert
 from dcsentry.config import Detection
-from dcsentry.detectors.engine import DetectionEngine
 from dcsentry.formats import ReadStats
 from dcsentry.hunt import hunt
-from dcsentry.model import WindowsEvent
 
 ESC15_ATTRS = ("CertificateTemplate:WebServer\r\nSAN:upn=administrator@essos.local\r\n"
                "ApplicationPolicies:1.3.6.1.5.5.7.3.2\r\nccm:braavos.essos.local")
 PKI = "CN=Public Key Services,CN=Services,CN=Configuration,DC=contoso,DC=local"
 
 
-def run(events: Iterable[WindowsEvent], cfg: Detection | None = None, dcs: Iterable[str] = (),
-        accounts: Iterable[str] = ()) -> list[Alert]:
-    inv = Inventory()
-    for d in dcs:
-        inv.add_dc(d)
-    for acc in accounts:
-        inv.learn(acc)
-    eng = DetectionEngine(cfg or Detection(), inventory=inv)
-    for ev in events:
-        eng.feed(ev)
-    eng.finish()
-    return sorted(eng.alerts.values(), key=lambda a: (a.start, a.type))
-
-
-def of(alerts: list[Alert], type_: str) -> list[Alert]:
-    return [a for a in alerts if a.type == type_]
 
 
 # -- parsing -----------------------------------------------------------------------------------------------

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 
 import pytest
 
 from conftest import corpus, read_file_events
-from dclog_systemkit import ADMIN, audit_change, cleared, forest_entry, trust
+from dclog_systemkit import ADMIN, audit_change, cleared, forest_entry, of, run, trust
 from eventfactory import DC, kerberos
 from dcsentry.activities.context import DomainContext, Inventory
 from dcsentry.activities.dclog.system import LogCleared, SystemReader, policy_changes
@@ -23,19 +22,6 @@ from dcsentry.model import WindowsEvent
 from dcsentry.sinks.cef import CefFormatter
 
 
-def run(events: Iterable[WindowsEvent], cfg: Detection | None = None, dcs: Iterable[str] = ()) -> list[Alert]:
-    inv = Inventory()
-    for d in dcs:
-        inv.add_dc(d)
-    eng = DetectionEngine(cfg or Detection(), inventory=inv)
-    for ev in events:
-        eng.feed(ev)
-    eng.finish()
-    return sorted(eng.alerts.values(), key=lambda a: (a.start, a.type))
-
-
-def of(alerts: list[Alert], type_: str) -> list[Alert]:
-    return [a for a in alerts if a.type == type_]
 
 
 def hunt_file(rel: str) -> list[Alert]:
