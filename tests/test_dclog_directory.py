@@ -12,7 +12,7 @@ from dataclasses import replace as dc_replace
 import pytest
 
 import dclog_directorykit as k
-from conftest import corpus
+from conftest import corpus, read_file_events
 from dclog_accesskit import access
 from dclog_accountskit import account
 from dclog_kerberoskit import tgt
@@ -500,3 +500,26 @@ def test_corpus_gpo_permissions_name_the_ace() -> None:
 def test_corpus_dc_is_the_reporting_computer() -> None:
     (a,) = hunted("dc-log/evtx/evtx-to-mitre-attack/ID5136-AdminSDholder permissions changed.evtx")["adminsdholder-change"]
     assert a.dcs == ["ROOTDC1"] and a.evidence and a.evidence[0].computer.upper().startswith("ROOTDC1")
+
+
+def test_run_time_lists_from_the_console_reach_the_directory_detector() -> None:
+    """`directory_writers_allowed` (a planned editor) quiets its ACL change; `sensitive_objects` is a
+    list the console edits too: both applied to a running engine (settings_watch -> configure)."""
+    from dcsentry.detectors.engine import DetectionEngine
+    from dcsentry.service.settings_watch import apply
+
+    rel = "dc-log/evtx/evtx-to-mitre-attack/ID5136-4662 AD object owner changed.evtx"  # admmig takes ownership
+    events, _ = read_file_events(corpus(rel))
+
+    def types(cfg: Detection | None) -> set[str]:
+        engine = DetectionEngine(Detection())
+        if cfg is not None:
+            apply(engine, cfg)
+        for ev in events:
+            engine.feed(ev)
+        engine.finish()
+        return {a.type for a in engine.alerts.values()}
+
+    assert "acl-change" in types(None)
+    planned = Detection(directory_writers_allowed=["admmig"], sensitive_objects=["ou=tier0,dc=offsec,dc=lan"])
+    assert "acl-change" not in types(planned)

@@ -143,6 +143,14 @@ class DirectoryChanges:
 
 
 @dataclass
+class Incidents:
+    """Linking alerts into incidents (docs/incidents.md; the rules are data in incidents/rules.py)."""
+
+    window: float = 4 * 3600.0  # alerts sharing a source host or an acting account this close in time: one incident
+    feed_window: float = 24 * 3600.0  # one alert's output (a guessed account...) used by the next this soon: linked
+
+
+@dataclass
 class Detection:
     brute_force: BruteForce = field(default_factory=BruteForce)
     password_spray: PasswordSpray = field(default_factory=PasswordSpray)
@@ -163,7 +171,12 @@ class Detection:
     # [detection.dcsync] allowed ("name or SID", optionally "=addr[,addr]"): the DCSync detector reads both
     # lists. This one is also the console's run-time list (store/settings.py), beside honeytokens.
     replication_allowed: list[str] = field(default_factory=list)
+    # run-time lists of the directory-change detector (console settings too), added to
+    # [detection.directory_changes] allowed_writers/key_writers and sensitive_dns
+    directory_writers_allowed: list[str] = field(default_factory=list)
+    sensitive_objects: list[str] = field(default_factory=list)
     sigma: list[str] = field(default_factory=list)  # Sigma rule files/folders run beside the detectors (docs/sigma.md)
+    incidents: Incidents = field(default_factory=Incidents)
     incident_gap: float = 3600.0  # an alert grows while its activity goes on with gaps below this
     max_evidence: int = 50  # evidence items kept per alert (counts go on)
 
@@ -193,7 +206,8 @@ class Serve:
     web: str = "127.0.0.1:8080"
     web_cert: str = ""  # certificate (PEM) for the web port: HTTPS when set
     web_key: str = ""  # its private key (PEM); empty when the certificate file holds it
-    forward: list[str] = field(default_factory=list)  # cef+udp://, cef+tcp://, cef+tls://, jsonl:///
+    forward: list[str] = field(default_factory=list)  # cef+udp://, cef+tls://, jsonl:///, ocsf:///, webhook+https:// ...
+    webhook_secret: str = ""  # signs webhook+https:// deliveries (HMAC-SHA256); env DCSENTRY_WEBHOOK_SECRET
     spool_max_rows: int = 2_000_000
     retention_days: float = 30.0
     role: str = "all"  # all | ingest | detect | web (docs/scaling.md); all without `bus` = one process

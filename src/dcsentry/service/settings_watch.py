@@ -25,7 +25,8 @@ from ..store.inventory import inventory_version, stored_accounts
 from ..store.settings import effective_detection, runtime_settings, settings_version
 
 SETTINGS_POLL = 2.0  # seconds between looks at the run-time settings (console / API changes)
-LISTS = ("honeytokens", "sensitive_groups", "exclude_sources", "replication_allowed")
+LISTS = ("honeytokens", "sensitive_groups", "exclude_sources", "replication_allowed", "directory_writers_allowed",
+         "sensitive_objects")
 
 
 class SettingsWatch:

@@ -25,6 +25,10 @@ SETTINGS = {
     "replication_allowed": ("Accounts that replicate the directory legitimately (Entra Connect MSOL_..., backup "
                             "products): name or SID, optionally pinned to addresses as name=10.0.0.5,10.0.0.6; "
                             "DCSync does not alert on them"),
+    "directory_writers_allowed": ("Accounts whose directory edits are planned (name or SID): ACL, GPO and "
+                                  "key-credential (shadow credentials) changes by them do not alert"),
+    "sensitive_objects": ("Extra sensitive directory objects (DNs, or patterns such as *,OU=Tier0,DC=corp,DC=local) "
+                          "whose permission or owner changes alert"),
 }
 MAX_ITEMS = 10_000
 _enc = msgspec.json.Encoder()

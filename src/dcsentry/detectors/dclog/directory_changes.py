@@ -67,6 +67,10 @@ class DirectoryChangeDetector:
         self.pgid_seen: Lru = Lru(50_000)  # (account, rid) -> time: the 4738 and 5136 views of one change
         self.dac_access: Lru = Lru(20_000)  # (DC, objectGUID) -> the 4662 WRITE_DAC/WRITE_OWNER before an SD write
 
+    def configure(self, cfg: Detection) -> None:
+        """Run-time lists changed in the console (settings_watch): allowed writers, sensitive objects."""
+        self.checks.configure(cfg)
+
     def on_activity(self, act: Activity) -> Iterable[Alert]:
         kind = getattr(act, "kind", "")
         if kind == "directory" and isinstance(act, DirectoryChange):

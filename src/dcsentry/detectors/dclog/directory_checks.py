@@ -94,15 +94,9 @@ class Checks:
     """The tests, with what they need: settings, the inventory, and the tables they learn."""
 
     def __init__(self, cfg: Detection, baseline: Baseline, ctx: DomainContext) -> None:
-        self.cfg = cfg.directory_changes
         self.baseline = baseline
         self.ctx = ctx
-        self.honeytokens = {account_name(h) for h in cfg.honeytokens if h.strip()}
-        self.key_writers = [p.lower() for p in self.cfg.key_writers]
-        self.allowed = {account_name(a) if not a.upper().startswith("S-1-") else a.upper()
-                        for a in self.cfg.allowed_writers}
-        self.repl_ok = {a.strip().lower() for a in self.cfg.replication_trustees}
-        self.sensitive_dns = [d.strip().lower() for d in self.cfg.sensitive_dns if d.strip()]
+        self.configure(cfg)
         self.gpo_editors = baseline.table("gpo_editors")  # "gpo|actor" -> first edit time
         self.rbcd_known = baseline.table("rbcd_delegates")  # "target dn|delegate" -> first seen
         self.gpo_names: Lru = Lru(50_000)  # GPO GUID -> displayName seen in the stream
@@ -120,6 +114,17 @@ class Checks:
             "any": lambda v: True, "machine": self._machine_writer, "self": self._self_writer,
             "other-unlisted": lambda v: not self._self_writer(v) and not self._key_writer(v),
             "unplanned": lambda v: not self.planned(v)}
+
+    def configure(self, cfg: Detection) -> None:
+        """The file's lists plus the console's run-time ones (`directory_writers_allowed`: planned
+        ACL/GPO editors and key provisioning accounts; `sensitive_objects`: extra sensitive DNs)."""
+        self.cfg = cfg.directory_changes
+        self.honeytokens = {account_name(h) for h in cfg.honeytokens if h.strip()}
+        self.key_writers = [p.lower() for p in (*self.cfg.key_writers, *cfg.directory_writers_allowed)]
+        self.allowed = {account_name(a) if not a.upper().startswith("S-1-") else a.upper()
+                        for a in (*self.cfg.allowed_writers, *cfg.directory_writers_allowed)}
+        self.repl_ok = {a.strip().lower() for a in self.cfg.replication_trustees}
+        self.sensitive_dns = [d.strip().lower() for d in (*self.cfg.sensitive_dns, *cfg.sensitive_objects) if d.strip()]
 
     def _added(self, v: ChangeView) -> list[str]:
         ch = v.ch
