@@ -18,7 +18,8 @@ import dcsentry
 from dcsentry.alerts import ALERT_TYPES, CEF_SEVERITY, Alert
 from dcsentry.sinks.cef import CefFormatter, cef_time, escape_header, escape_value, format_cef, signature_of
 from dcsentry.sinks.forward import CefSink
-from dcsentry.sinks.syslog import FileTransport, SyslogEnvelope, pri
+from dcsentry.sinks.file import FileTransport
+from dcsentry.sinks.syslog import SyslogEnvelope, pri
 
 T0 = datetime(2024, 3, 5, 14, 19, 2, 604541, tzinfo=timezone.utc)
 NASTY = "a|b c=d e\\f\nsecond line\r\nthird\rfourth – Ünïcödé 漢字 🙂 k=v x\\=y trailing\\"

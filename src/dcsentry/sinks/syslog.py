@@ -21,7 +21,7 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, BinaryIO
+from typing import Any
 
 FACILITY_AUTH = 4
 SEV_ERROR = 3
@@ -76,11 +76,13 @@ class SyslogEnvelope:
 
 @dataclass
 class TransportStats:
-    """Counters of one transport. sent + dropped + queued == messages given, once nothing is in flight."""
+    """Counters of one transport. sent + dead_letter + dropped + queued == messages given, once nothing is
+    in flight."""
 
     sent: int = 0  # messages handed to the peer (or file)
     failed: int = 0  # failed delivery attempts (connect or write); the message stays queued
     dropped: int = 0  # messages lost: queue full (oldest first), or still queued at close
+    dead_letter: int = 0  # messages the peer refused for good (a webhook's 4xx): not retried, counted
     queued: int = 0  # messages waiting now
     connects: int = 0  # successful (re)connections
     last_error: str | None = None
@@ -173,9 +175,13 @@ class Transport(abc.ABC):
                 self._connected = True
                 self._stats.connects += 1
             while self._queue:
-                self._write(self._queue[0])
+                delivered = self._write(self._queue[0])
                 self._queue.popleft()
-                self._stats.sent += 1
+                if delivered is False:  # refused for good by the peer (a webhook's 4xx): a dead letter
+                    self._stats.dead_letter += 1
+                else:
+                    self._stats.sent += 1
+            self._commit()
         except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
             self._stats.failed += 1
             self._stats.last_error = f"{type(e).__name__}: {e}"
@@ -199,13 +205,16 @@ class Transport(abc.ABC):
         """Whether the open connection still works (checked before each batch). Default: assume yes."""
         return True
 
+    def _commit(self) -> None:
+        """Make what was written durable (after each delivered batch). Default: nothing to do."""
+
     @abc.abstractmethod
     def _open(self) -> None:
         """What a subclass does for its medium."""
 
     @abc.abstractmethod
-    def _write(self, msg: bytes) -> None:
-        """What a subclass does for its medium."""
+    def _write(self, msg: bytes) -> bool | None:
+        """What a subclass does for its medium; False when the peer refused the message for good."""
 
     @abc.abstractmethod
     def _shut(self) -> None:
@@ -250,9 +259,16 @@ class UdpTransport(_SocketTransport):
 
 
 class TcpTransport(_SocketTransport):
-    """Octet-counted frames (RFC 6587 ``LEN SP MSG``) over one long-lived connection."""
+    """Octet-counted frames (RFC 6587 ``LEN SP MSG``) over one long-lived connection; ``framing="lf"``
+    ends each message with a newline instead (JSON lines: what Logstash's json_lines and Vector read)."""
 
     name = "tcp"
+
+    def __init__(self, host: str, port: int, framing: str = "octet", **kw: Any) -> None:
+        if framing not in ("octet", "lf"):
+            raise ValueError(f"framing must be octet or lf, not {framing!r}")
+        super().__init__(host, port, **kw)
+        self.framing = framing
 
     def _connect(self) -> socket.socket:
         return socket.create_connection((self.host, self.port), timeout=self.timeout)
@@ -262,7 +278,10 @@ class TcpTransport(_SocketTransport):
 
     def _write(self, msg: bytes) -> None:
         assert self._sock is not None
-        self._sock.sendall(b"%d %s" % (len(msg), msg))
+        if self.framing == "lf":
+            self._sock.sendall(msg.rstrip(b"\r\n") + b"\n")
+        else:
+            self._sock.sendall(b"%d %s" % (len(msg), msg))
 
     def _alive(self) -> bool:
         """A syslog receiver never talks back, so a readable socket means EOF or reset: the peer is gone.
@@ -337,41 +356,3 @@ class TlsTransport(TcpTransport):
                 pass
             finally:
                 sock.close()
-
-
-class FileTransport(Transport):
-    """Appends one line per message, flushed per message. Reopens the path when it was rotated away
-    (renamed or deleted), so logrotate's default `create` mode works without a signal."""
-
-    name = "file"
-
-    def __init__(self, path: str, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.path = path
-        self._fh: BinaryIO | None = None
-        self._ino: tuple[int, int] | None = None
-
-    def _open(self) -> None:
-        # 0600 whatever the umask: alerts name accounts and hosts (docs/security.md).
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        fh = os.fdopen(fd, "ab")  # held open across sends, closed in _shut
-        st = os.fstat(fh.fileno())
-        self._fh, self._ino = fh, (st.st_dev, st.st_ino)
-
-    def _alive(self) -> bool:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return False
-        return (st.st_dev, st.st_ino) == self._ino
-
-    def _write(self, msg: bytes) -> None:
-        fh = self._fh
-        assert fh is not None
-        fh.write(msg.rstrip(b"\r\n") + b"\n")
-        fh.flush()
-
-    def _shut(self) -> None:
-        if self._fh is not None:
-            fh, self._fh = self._fh, None
-            fh.close()
