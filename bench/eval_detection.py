@@ -121,22 +121,28 @@ def evaluate(seed: int, users: int, days: int, fmt: str | None = None, learning_
     }
 
 
-def summarise(runs: list[dict], days: int) -> dict:
+def summarise(runs: list[dict], days: int, learning: float | None) -> dict:
+    """Recall per type; false positives per simulated day, over the whole run and over the days after
+    the (shortened) learning period when `--learning` says when that ends."""
     types: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    fp_types: Counter = Counter()
+    fp_all: Counter = Counter()
+    fp_after: Counter = Counter()
+    after = int(learning) if learning is not None and learning < days else 0  # whole days spent learning
     for r in runs:
         for t, (ok, n) in r["found"].items():
             types[t][0] += ok
             types[t][1] += n
-        fp_types.update(fp["type"] for fp in r["false_positives"])
-    sim_days = len(runs) * days
-    every = sorted(set(types) | set(fp_types))
+        fp_all.update(fp["type"] for fp in r["false_positives"])
+        fp_after.update(fp["type"] for fp in r["false_positives"] if fp["day"] > after)
+    sim_days, scored_days = len(runs) * days, len(runs) * (days - after)
+    every = sorted(set(types) | set(fp_all))
     per_type = {t: {"recall": round(types[t][0] / types[t][1], 2) if types[t][1] else None,
                     "found": types[t][0], "injected": types[t][1],
-                    "fp_per_day": round(fp_types[t] / sim_days, 2)} for t in every}
+                    "fp_per_day": round(fp_after[t] / scored_days, 2)} for t in every}
     total = [sum(v[0] for v in types.values()), sum(v[1] for v in types.values())]
     return {"per_type": per_type, "recall": round(total[0] / total[1], 3) if total[1] else None,
-            "false_positives_per_day": round(sum(fp_types.values()) / sim_days, 2)}
+            "scored_days": scored_days, "false_positives_per_day": round(sum(fp_after.values()) / scored_days, 2),
+            "false_positives_per_day_whole_run": round(sum(fp_all.values()) / sim_days, 2)}
 
 
 def main() -> None:
@@ -162,15 +168,17 @@ def main() -> None:
         runs = [job(s) for s in seeds]
     result = {"machine": machine(), "users": args.users, "days": args.days, "learning_days": args.learning,
               "format": args.format or "direct",
-              **summarise(runs, args.days), "runs": runs}
+              **summarise(runs, args.days, args.learning), "runs": runs}
     save("detection", result)
     print(f"{args.users} users, {args.days} day(s) per seed (attacks on the last), seeds {args.seeds}, "
           f"learning periods: {f'{args.learning} day(s)' if args.learning is not None else 'the defaults'}")
-    print(f"{'type':32} {'recall':>7} {'found':>9} {'FP/day':>7}")
+    print(f"{'type':32} {'recall':>7} {'found':>9} {'FP/day after learning':>22}")
     for t, v in result["per_type"].items():
         rec = "-" if v["recall"] is None else f"{v['recall']:.2f}"
-        print(f"{t:32} {rec:>7} {v['found']:>4}/{v['injected']:<4} {v['fp_per_day']:>7}")
-    print(f"recall {result['recall']}, false positives per simulated day: {result['false_positives_per_day']}")
+        print(f"{t:32} {rec:>7} {v['found']:>4}/{v['injected']:<4} {v['fp_per_day']:>22}")
+    print(f"recall {result['recall']}, false positives per simulated day after learning "
+          f"({result['scored_days']} day(s) scored): {result['false_positives_per_day']} "
+          f"(whole run: {result['false_positives_per_day_whole_run']})")
     for r in runs:
         print(f"\nseed {r['seed']}: {r['events']} events in {r['seconds']}s; missed {r['missed'] or 'none'}; "
               f"learning-mode alerts (unmatched): {dict(r['learning_alerts']) or 'none'}")

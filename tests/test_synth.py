@@ -520,3 +520,25 @@ def test_attacks_can_wait_for_the_last_day():
     assert labels and all(lb.start >= last for lb in labels)
     quiet, _ = generate(seed=5, hours=24, users=30, attacks="none")
     assert sum(1 for e in events if e.origin is None) == sum(1 for _ in quiet)
+
+
+def test_one_object_one_guid():
+    """The domain root's objectGUID is the same in 4662 (`%{guid}`) and 5136 (`{GUID}`)."""
+    events, labels = day_run("all")
+    rights = next(lb for lb in labels if lb.type == "dcsync-rights")
+    mine = _by_label(events)[rights.id]
+    sd = next(e for e in mine if e.event_id == 5136).data["ObjectGUID"].strip("{}").lower()
+    assert {e.data["ObjectName"] for e in mine if e.event_id == 4662} == {f"%{{{sd}}}"}
+    replication = {e.data["ObjectName"] for e in events if e.event_id == 4662 and e.data["ObjectServer"] == "DS"
+                   and e.data["AccessMask"] == "0x100" and e.origin is None}
+    assert replication == {f"%{{{sd}}}"}
+
+
+def test_cli_attacks_from(tmp_path):
+    out, lab = tmp_path / "run.xml", tmp_path / "labels.json"
+    res = CliRunner().invoke(synth, ["--out", str(out), "--hours", "30", "--users", "15", "--labels", str(lab),
+                                     "--attacks", "log-cleared,nopac", "--attacks-from", "2024-03-05"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(lab.read_text())
+    assert {lb["type"] for lb in doc["labels"]} == {"log-cleared", "nopac"}
+    assert all(lb["start"] >= "2024-03-05" for lb in doc["labels"]) and doc["params"]["attacks_from"]

@@ -205,7 +205,7 @@ def test_host_accessed_as_a_server_synthetic_8004(svc, api) -> None:
 def test_settings_change_reaches_the_detectors_and_is_audited(svc, api) -> None:
     view = api.get("/api/v1/settings").json()
     assert set(view["settings"]) == {"honeytokens", "sensitive_groups", "exclude_sources", "replication_allowed",
-                                     "directory_writers_allowed", "sensitive_objects"}
+                                     "directory_writers_allowed", "sensitive_objects", "alert_exclusions"}
     r = api.put("/api/v1/settings/honeytokens", json={"values": [GUEST_SID, " ", GUEST_SID.lower()], "comment": "decoy"})
     assert r.status_code == 200 and r.json()["added"] == [GUEST_SID]
     view = api.get("/api/v1/settings").json()

@@ -34,8 +34,10 @@ def live_schema(tmp_path_factory: pytest.TempPathFactory):
 
 
 # An upload is "valid" to the spec whatever its bytes; the server still reads them and answers 422
-# when they are no audit-policy export. That one check is off for that one operation.
-CONTENT_CHECKED = {"POST /api/v1/readiness/audits"}
+# when they are no audit-policy export. Likewise a run-time list's entries are strings to the spec,
+# and the server parses an alert exclusion rule (422 in FastAPI's shape when it does not parse).
+# That one check is off for those operations.
+CONTENT_CHECKED = {"POST /api/v1/readiness/audits", "PUT /api/v1/settings/{name}"}
 
 
 def _fuzz(op, mode: GenerationMode) -> None:  # noqa: ANN001 - a schemathesis APIOperation

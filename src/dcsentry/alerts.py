@@ -169,6 +169,7 @@ class Alert(msgspec.Struct):
     revision: int = 0  # 0 when new; each growth of the alert adds one (CEF cs2=update)
     details: dict = msgspec.field(default_factory=dict)
     kind: str = "security"  # or "health"
+    incident: str | None = None  # the incident it belongs to (incidents/), once linked
 
     @property
     def id(self) -> str:
@@ -206,4 +207,5 @@ class Alert(msgspec.Struct):
             "revision": self.revision,
             "evidence": [e.to_dict() for e in self.evidence],
             "details": self.details,
+            "incident": self.incident,
         }

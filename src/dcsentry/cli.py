@@ -105,7 +105,12 @@ def events(paths: tuple[str, ...], jsonl: bool, ids: str | None, fmt: str | None
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--jsonl", "mode", flag_value="jsonl", help="One JSON object per alert on stdout.")
 @click.option("--cef", "mode", flag_value="cef", help="One CEF line per alert on stdout.")
+@click.option("--ocsf", "mode", flag_value="ocsf",
+              help="One OCSF 1.8.0 event per alert on stdout (Detection Finding; health: Application Error).")
+@click.option("--ecs", "mode", flag_value="ecs", help="One ECS 9.4 document per alert on stdout (JSON lines).")
 @click.option("--table", "mode", flag_value="table", help="A table (the default on a terminal).")
+@click.option("--incidents", "mode", flag_value="incidents",
+              help="One JSON object per incident (alerts linked into one attack story, docs/incidents.md).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML settings file.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Skip content sniffing.")
 @click.option("--state", metavar="URL|PATH",
@@ -121,7 +126,7 @@ def events(paths: tuple[str, ...], jsonl: bool, ids: str | None, fmt: str | None
 def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt: str | None,
          state: str | None, sigma: tuple[str, ...], inventory_paths: tuple[str, ...]) -> None:
     """Detect attacks in PATHS (files, directories, or - for stdin) and print the alerts."""
-    from .hunt import hunt as run_hunt
+    from .hunt import hunt as run_hunt, link_incidents
     from .store.state import load_baseline, save_baseline
 
     err = Console(stderr=True)
@@ -148,8 +153,14 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
         except OSError as exc:  # the alerts are still printed; the exit status says the state was lost
             err.print(f"error: the baselines were not saved to --state: {exc}", highlight=False, markup=False)
             unsaved = True
+    incidents = link_incidents(alerts, cfg.detection, engine)
     mode = mode or ("table" if sys.stdout.isatty() else "jsonl")
-    if mode == "jsonl":
+    if mode == "incidents":
+        writer = JsonLinesWriter(sys.stdout.buffer)
+        for inc in incidents:
+            writer.write(inc.to_dict())
+        writer.close()
+    elif mode == "jsonl":
         writer = JsonLinesWriter(sys.stdout.buffer)
         for a in alerts:
             writer.write(a.to_dict())
@@ -159,6 +170,14 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
 
         for a in alerts:
             print(format_cef(a))
+    elif mode in ("ocsf", "ecs"):
+        from .sinks.forward import json_shape
+
+        shape = json_shape(mode)
+        writer = JsonLinesWriter(sys.stdout.buffer)
+        for a in alerts:
+            writer.write(shape(a))
+        writer.close()
     else:
         print_alerts(alerts, Console())
     print_summary(stats, err)
@@ -222,7 +241,7 @@ _ENV = {  # environment variables that set [serve] keys (between the config file
     "DCSENTRY_SYSLOG_RELP": "syslog_relp", "DCSENTRY_SYSLOG_RELP_TLS": "syslog_relp_tls",
     "DCSENTRY_TLS_CERT": "tls_cert", "DCSENTRY_TLS_KEY": "tls_key", "DCSENTRY_TLS_CLIENT_CA": "tls_client_ca",
     "DCSENTRY_FORWARD": "forward", "DCSENTRY_WEB_CERT": "web_cert", "DCSENTRY_WEB_KEY": "web_key",
-    "DCSENTRY_ROLE": "role", "DCSENTRY_BUS": "bus",
+    "DCSENTRY_ROLE": "role", "DCSENTRY_BUS": "bus", "DCSENTRY_WEBHOOK_SECRET": "webhook_secret",
 }
 
 
@@ -251,7 +270,9 @@ def _addresses(values: tuple[str, ...]) -> list[str]:
 @click.option("--web-cert", type=click.Path(dir_okay=False), help="Certificate (PEM) for the web port: serve HTTPS.")
 @click.option("--web-key", type=click.Path(dir_okay=False), help="Its private key (PEM).")
 @click.option("--forward", multiple=True, metavar="URL",
-              help="Send alerts to cef+udp://, cef+tcp://, cef+tls://host:port or jsonl:///path (repeatable).")
+              help="Send alerts to cef+udp://, cef+tcp://, cef+tls://host:port, jsonl:///path, ocsf:///path, "
+                   "ecs:///path, ocsf+tcp://, ocsf+tls://, ecs+tcp://, ecs+tls://host:port or "
+                   "webhook+https://host/path (repeatable; docs/outputs.md).")
 @click.option("--wef-https", multiple=True, metavar="HOST:PORT",
               help="Windows Event Forwarding over HTTPS with client certificates ([wef] cert, key, client_ca).")
 @click.option("--wef-http", multiple=True, metavar="HOST:PORT",
@@ -330,15 +351,42 @@ def serve(config_path: str | None, data_dir: str | None, store_url: str | None, 
         sys.stdout.flush()
 
     try:
-        for url in s.forward:
-            from .sinks.forward import parse_forward_url
+        for url in s.forward:  # every URL checked now (and a webhook's secret), nothing connected yet
+            from .sinks.forward import open_sink
 
-            parse_forward_url(url)
+            open_sink(url, webhook_secret=s.webhook_secret or None).close()
         service = Service(cfg, announce, demo=demo)
         code = asyncio.run(service.run())
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     sys.exit(code)
+
+
+@main.command("attack-layer")
+@click.option("--sigma", "sigma", multiple=True, metavar="PATH",
+              help="Also count these Sigma rules (a .yml file or a folder; repeatable; adds to detection.sigma).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML settings file.")
+def attack_layer(sigma: tuple[str, ...], config_path: str | None) -> None:
+    """Print an ATT&CK Navigator layer (JSON) of the techniques dcsentry detects: the built-in alert
+    types and the Sigma rules loaded, each technique with the alert types that cover it."""
+    import json
+
+    from .attack import navigator_layer
+
+    try:
+        cfg = load_config(config_path)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    _sigma_paths(cfg.detection, sigma)
+    metas = []
+    if cfg.detection.sigma:
+        from .detectors.sigma import load_rules
+
+        ruleset = load_rules(cfg.detection.sigma)
+        for line in ruleset.report():
+            click.echo(line, err=True)
+        metas = [r.meta for r in ruleset.rules if r.output] + [c.meta for c in ruleset.correlations]
+    click.echo(json.dumps(navigator_layer(metas), indent=2))
 
 
 def _sigma_paths(detection: Detection, flags: tuple[str, ...]) -> None:

@@ -175,6 +175,9 @@ class Detection:
     # [detection.directory_changes] allowed_writers/key_writers and sensitive_dns
     directory_writers_allowed: list[str] = field(default_factory=list)
     sensitive_objects: list[str] = field(default_factory=list)
+    # Defender for Identity-style exclusions, "<alert type> account|source|destination=<pattern>": the alert
+    # is stored as suppressed and not forwarded (detectors/exclusions.py); also a run-time list
+    alert_exclusions: list[str] = field(default_factory=list)
     sigma: list[str] = field(default_factory=list)  # Sigma rule files/folders run beside the detectors (docs/sigma.md)
     incidents: Incidents = field(default_factory=Incidents)
     incident_gap: float = 3600.0  # an alert grows while its activity goes on with gaps below this

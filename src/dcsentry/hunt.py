@@ -10,6 +10,7 @@ from .config import Detection
 from .detectors.baseline import Baseline
 from .detectors.engine import DetectionEngine
 from .formats import ReadStats
+from .incidents import Incident, IncidentEngine
 from .sources.files import read_paths_by_time
 
 
@@ -23,3 +24,9 @@ def hunt(paths: Iterable[str], cfg: Detection, stats: ReadStats, fmt: str | None
         engine.feed(ev)
     engine.finish()
     return sorted(engine.alerts.values(), key=lambda a: (a.start, a.type)), engine
+
+
+def link_incidents(alerts: list[Alert], cfg: Detection, engine: DetectionEngine) -> list[Incident]:
+    """The alerts' incidents, oldest first; sets each security alert's `incident`. After the run, so the
+    host aliases learned from the whole input name every address they can."""
+    return IncidentEngine(cfg.incidents, engine.ctx).link_all(alerts)

@@ -213,12 +213,54 @@ class LogonLogons:
         return len(self._by_id)
 
 
+class HostAliases:
+    """Which addresses are which host, learned from events that carry both (a 4624's WorkstationName
+    and IpAddress, a computer account's 4768/4769 from an address, a 5156 outbound connection in the
+    host's own log). The latest name for an address wins (DHCP leases move); capped in count.
+    Incidents (incidents/) link a spray named by host to a Kerberoast addressed by IP through it."""
+
+    def __init__(self, cap: int = 100_000) -> None:
+        self.cap = cap
+        self.by_address: OrderedDict[str, str] = OrderedDict()  # address -> short host name
+        self.fresh: dict[str, str] = {}  # learned or changed since the service last stored them
+
+    def link(self, name: str, address: str) -> None:
+        h = short_host(name)
+        a = (address or "").strip().lower()
+        if not h or not a or a in ("localhost", "-") or a.startswith(("127.", "::1", "fe80:", "169.254.")):
+            return
+        if h[0].isdigit() and h.replace(".", "").isdigit():
+            return  # an address logged as the name says nothing
+        if self.by_address.get(a) != h:
+            self.by_address[a] = h
+            if len(self.fresh) < self.cap:
+                self.fresh[a] = h
+        self.by_address.move_to_end(a)
+        if len(self.by_address) > self.cap:
+            self.by_address.popitem(last=False)
+
+    def name_of(self, host_or_address: str) -> str:
+        """The host's short name: the learned name of an address, else the name given (short form)."""
+        v = (host_or_address or "").strip()
+        named = self.by_address.get(v.lower())
+        if named:
+            return named
+        if ":" in v or v.replace(".", "").isdigit():
+            return v.lower()
+        return short_host(v)
+
+    def addresses_of(self, name: str) -> list[str]:
+        h = short_host(name)
+        return sorted(a for a, n in self.by_address.items() if n == h)
+
+
 class DomainContext:
     """Shared by the readers (which fill it) and the DC-log detectors (which ask it)."""
 
     def __init__(self, inventory: Inventory | None = None) -> None:
         self.inventory = inventory or Inventory()
         self.sessions = LogonLogons()
+        self.hosts = HostAliases()
         self.clock = 0.0  # latest event time seen (epoch seconds)
 
     @property

@@ -32,6 +32,7 @@ from ..sinks.forward import open_sink
 from ..store.rows import Batch
 from ..store.store import Store, open_store
 from ..service.forwarder import Forwarder
+from ..service.incidents import IncidentLinker
 from ..service.health import HealthChecker
 from ..service.settings_watch import SettingsWatch, follow
 from .connect import Names, connect, ensure_stream
@@ -228,8 +229,10 @@ class LeaderJobs:
         for name, data in merged.items():
             self.store.save_counters(name, data)
         if self.forwarder is None:
-            sinks = {url: open_sink(url, console_url=self.worker.console_url) for url in self.cfg.serve.forward}
-            self.forwarder = Forwarder(self.store, sinks)
+            sinks = {url: open_sink(url, console_url=self.worker.console_url,
+                                    webhook_secret=self.cfg.serve.webhook_secret or None)
+                     for url in self.cfg.serve.forward}
+            self.forwarder = Forwarder(self.store, sinks, IncidentLinker(self.store, self.cfg.detection.incidents))
             threading.Thread(target=self.forwarder.run, args=(self._stop,), name="forwarder", daemon=True).start()
             self.health = HealthChecker(self.store, self.cfg.health, lambda: merged_counters(self.store.counters())
                                         .get("ingest", {}), self.cfg.serve.spool_max_rows,

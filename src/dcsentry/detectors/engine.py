@@ -9,7 +9,7 @@ from ..activities import Activity
 from ..activities.builder import ActivityBuilder
 from ..activities.context import DomainContext, Inventory
 from ..activities.sensitive import SensitiveGroups
-from ..alerts import Alert
+from ..alerts import SIGMA_PREFIX, Alert
 from ..config import Detection
 from ..model import WindowsEvent
 from .account_enumeration import AccountEnumerationDetector
@@ -17,6 +17,7 @@ from .base import Detector, Incidents
 from .baseline import Baseline
 from .brute_force import BruteForceDetector
 from .dclog import dc_log_detectors
+from .exclusions import Exclusions
 from .honeytoken import HoneytokenDetector
 from .password_spray import PasswordSprayDetector
 from .remote_code_execution import RemoteCodeExecutionDetector
@@ -54,6 +55,7 @@ class DetectionEngine:
         # Descriptions are written when an alert is handed on, not at each of its thousands of events.
         self._describe = {_type_of(d): d.describe for d in self.detectors if hasattr(d, "describe")}
         self._stale: dict[int, Alert] = {}
+        self._exclusions: tuple[tuple[str, ...], Exclusions] = ((), Exclusions([]))
         self.activities = 0
         self.last_activities: list[Activity] = []  # those of the latest feed(), for the store
         self.sigma = None  # Sigma rules see every event, beside the detectors (detectors/sigma/)
@@ -77,8 +79,7 @@ class DetectionEngine:
                 for alert in det.on_activity(act):
                     if self.keep_alerts:
                         self.alerts.setdefault(alert.id, alert)
-                    if alert.type in self._describe:
-                        self._stale[id(alert)] = alert
+                    self._stale[id(alert)] = alert  # described and checked against the exclusions
                     out.append(alert)
             if getattr(act, "result", None) == "success":  # learn after detecting, so the success counts
                 self.baseline.learn_auth(act.account_key, act.source, act.time.timestamp())  # type: ignore[union-attr]
@@ -102,10 +103,18 @@ class DetectionEngine:
         return out
 
     def describe_pending(self) -> None:
-        """Bring the description of every alert that changed since the last call up to date."""
+        """Bring the description of every alert that changed since the last call up to date, and
+        suppress those the alert exclusions cover (detectors/exclusions.py)."""
+        rules = tuple(self.cfg.alert_exclusions)
+        if rules != self._exclusions[0]:  # the run-time list changed (service/settings_watch.py)
+            self._exclusions = (rules, Exclusions(list(rules)))
         for alert in self._stale.values():
             describe = self._describe.get(alert.type)
-            alert.description = describe(alert) if describe else self.sigma.describe(alert)  # type: ignore[union-attr]
+            if describe is not None:
+                alert.description = describe(alert)
+            elif self.sigma is not None and alert.type.startswith(SIGMA_PREFIX):
+                alert.description = self.sigma.describe(alert)
+            self._exclusions[1].mark(alert)
         self._stale.clear()
 
 

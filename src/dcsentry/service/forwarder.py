@@ -12,6 +12,7 @@ from ..alerts import Alert, Evidence
 from ..formats.values import parse_time
 from ..sinks.forward import Sink
 from ..store.store import Store
+from .incidents import IncidentLinker
 
 
 def alert_from_dict(d: dict) -> Alert:
@@ -25,16 +26,19 @@ def alert_from_dict(d: dict) -> Alert:
                                     e.get("origin")) for e in d.get("evidence", [])],
                  protocol=d.get("protocol"), outcome=d.get("outcome"), learning=d.get("learning", False),
                  status=d.get("status", "open"), revision=d.get("revision", 0), details=d.get("details", {}),
-                 kind=d.get("kind", "security"))
+                 kind=d.get("kind", "security"), incident=d.get("incident"))
 
 
 class Forwarder:
     """Outbox -> sinks. A row leaves the outbox once every sink has delivered it (its queue is
     empty after a flush); while a sink is down, rows stay, and nothing is handed over twice."""
 
-    def __init__(self, store: Store, sinks: dict[str, Sink]) -> None:
+    def __init__(self, store: Store, sinks: dict[str, Sink], linker: IncidentLinker | None = None) -> None:
         self.store = store
         self.sinks = sinks  # url -> sink
+        self.linker = linker  # the deployment's one incident linker: every alert passes here once in order
+        self.link_errors = 0
+        self.last_link_error = ""
         self.handed_upto: int | None = None  # outbox rows given to the sinks, not yet delivered
         self.wake = threading.Event()
 
@@ -49,6 +53,8 @@ class Forwarder:
         if not self.sinks:
             rows = self.store.outbox_take(5000)  # the store is the only destination
             if rows:
+                self._link([alert_from_dict(body) for _, body in rows])
+            if rows:
                 self.store.outbox_done(rows[-1][0])
             return len(rows)
         if self.handed_upto is not None:
@@ -59,8 +65,9 @@ class Forwarder:
         rows = self.store.outbox_take()
         if not rows:
             return 0
-        for _, body in rows:
-            alert = alert_from_dict(body)
+        alerts = [alert_from_dict(body) for _, body in rows]
+        self._link(alerts)  # before sending: CEF carries the incident id
+        for alert in alerts:
             for sink in self.sinks.values():
                 sink.send(alert)
         self.handed_upto = rows[-1][0]
@@ -70,12 +77,24 @@ class Forwarder:
             return len(rows)
         return 0
 
+    def _link(self, alerts: list[Alert]) -> None:
+        """Into their incidents. A failure (the store away past its retries) must not stop forwarding:
+        the alerts go out without an incident id and the failure is counted."""
+        if self.linker is None:
+            return
+        try:
+            self.linker.link(alerts)
+        except Exception as exc:  # noqa: BLE001 - any: forwarding goes on
+            self.link_errors += 1
+            self.last_link_error = f"{type(exc).__name__}: {exc}"[:300]
+
     def stats(self) -> dict[str, dict[str, int]]:
-        sent, failed = {}, {}
+        sent, failed, dead = {}, {}, {}
         for url, sink in self.sinks.items():
             st = sink.stats
-            sent[url], failed[url] = st.sent, st.failed
-        return {"sink_sent": sent, "sink_failed": failed}
+            sent[url], failed[url], dead[url] = st.sent, st.failed, st.dead_letter
+        return {"sink_sent": sent, "sink_failed": failed, "sink_dead_letter": dead,
+                "incident_link_errors": {"linker": self.link_errors}}
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         while not stop.is_set():

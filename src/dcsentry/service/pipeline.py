@@ -36,6 +36,10 @@ class Pipeline:
             batch.alerts[alert.id] = alert
         if engine.activities != before:
             batch.activities.extend(engine.last_activities)
+        fresh = engine.ctx.hosts.fresh
+        if fresh:  # names of addresses, for the one incident linker (service/incidents.py)
+            batch.aliases.update(fresh)
+            fresh.clear()
 
     def tally(self, batch: Batch, count: bool = True) -> None:
         """Count the alerts raised for the first time in this batch, by type (for /metrics); without

@@ -26,7 +26,7 @@ from ..store.settings import effective_detection, runtime_settings, settings_ver
 
 SETTINGS_POLL = 2.0  # seconds between looks at the run-time settings (console / API changes)
 LISTS = ("honeytokens", "sensitive_groups", "exclude_sources", "replication_allowed", "directory_writers_allowed",
-         "sensitive_objects")
+         "sensitive_objects", "alert_exclusions")
 
 
 class SettingsWatch:

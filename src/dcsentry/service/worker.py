@@ -19,6 +19,7 @@ from ..store.spool import Spool
 from ..store.store import open_store
 from .decode import decode_message
 from .forwarder import Forwarder
+from .incidents import IncidentLinker
 from .health import HealthChecker
 from .processor import Processor
 
@@ -38,8 +39,9 @@ def worker_main(cfg: Config, paths: WorkerPaths, stop: "threading.Event", ready:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     store = open_store(paths.store, paths.spool.parent)
     spool = Spool(paths.spool, cfg.serve.spool_max_rows)
-    sinks = {url: open_sink(url, console_url=paths.console_url) for url in cfg.serve.forward}
-    forwarder = Forwarder(store, sinks)
+    sinks = {url: open_sink(url, console_url=paths.console_url, webhook_secret=cfg.serve.webhook_secret or None)
+             for url in cfg.serve.forward}
+    forwarder = Forwarder(store, sinks, IncidentLinker(store, cfg.detection.incidents))
     processor = Processor(store, spool, cfg.detection, decode_message, wef=cfg.wef, senders=cfg.serve.senders)
     proc_stop, fwd_stop = threading.Event(), threading.Event()
 

@@ -20,6 +20,7 @@ Decisions (where the reference leaves room):
   ``<console_url>/health/<alert.id>``, the ATA ``/monitoring`` page's counterpart). ``:`` is not escaped
   (MDI writes ``https\\://``; the CEF spec does not require it and every parser accepts both).
 * ``cs2`` (label ``trigger``) is ``new`` when ``alert.revision == 0``, else ``update``.
+* ``cs6`` (label ``incidentId``) is the incident the alert belongs to (docs/incidents.md), once linked.
 * Health alerts (``alert.kind == "health"``): Signature ID and Name are both the health class name
   (``alert.details["class"]`` if set, else ``alert.type``), severity from ``alert.severity``, and the
   extension is ``externalId cs1Label cs1 msg`` with no ``start`` (ATA's health template). The numeric
@@ -144,6 +145,8 @@ class CefFormatter:
             out += [("cs4Label", "xdrDetectorId"), ("cs4", at.xdr_id)]
         if alert.technique:
             out += [("cs5Label", "mitreTechnique"), ("cs5", alert.technique)]
+        if alert.incident:  # dcsentry's addition: the incident it belongs to (docs/incidents.md)
+            out += [("cs6Label", "incidentId"), ("cs6", alert.incident)]
         return out
 
     def _health_fields(self, alert: Alert) -> list[tuple[str, str]]:

@@ -108,6 +108,8 @@ def get_alert(store: Any, alert_id: str) -> dict | None:
         return None
     d = _dec.decode(rows[0][0])
     d["status"], d["updated_at"] = rows[0][1], rows[0][2]
+    linked = store.query("SELECT incident_id FROM incident_alerts WHERE alert_id = ?", (alert_id,))
+    d["incident"] = linked[0][0] if linked else None  # set by the incident linker after the commit
     return d
 
 

@@ -95,6 +95,31 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "unauthenticated one with the same key, never the other way round", [
         "ALTER TABLE events ADD COLUMN trusted INTEGER",
     ]),
+    (7, "incidents: alerts linked into one attack story (incidents/, service/incidents.py), their alerts, "
+        "comments, and the host aliases (address -> name) the linking reads", [
+        """CREATE TABLE IF NOT EXISTS incidents (
+            id TEXT PRIMARY KEY, status TEXT NOT NULL, severity TEXT NOT NULL, start_utc TEXT NOT NULL,
+            end_utc TEXT NOT NULL, title TEXT NOT NULL, merged_into TEXT, body TEXT NOT NULL,
+            updated_at DOUBLE PRECISION NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS incidents_order ON incidents (start_utc, id)",
+        "CREATE INDEX IF NOT EXISTS incidents_updated ON incidents (updated_at, id)",
+        """CREATE TABLE IF NOT EXISTS incident_alerts (
+            alert_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, start_utc TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS incident_alerts_incident ON incident_alerts (incident_id, start_utc)",
+        """CREATE TABLE IF NOT EXISTS incident_comments (
+            id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, author TEXT NOT NULL,
+            text TEXT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS incident_comments_incident ON incident_comments (incident_id, at)",
+        """CREATE TABLE IF NOT EXISTS host_aliases (
+            address TEXT PRIMARY KEY, name TEXT NOT NULL, seen_at DOUBLE PRECISION NOT NULL)""",
+    ]),
+    (9, "events per minute per DC and event id, the last two days (the DC health page's charts: a whole "
+        "day read from a few thousand rows, not from the events table)", [
+        """CREATE TABLE IF NOT EXISTS dc_minutes (
+            dc TEXT NOT NULL, event_id INTEGER NOT NULL, minute BIGINT NOT NULL, count BIGINT NOT NULL,
+            PRIMARY KEY (dc, event_id, minute))""",
+        "CREATE INDEX IF NOT EXISTS dc_minutes_minute ON dc_minutes (minute)",
+    ]),
 ]
 
 

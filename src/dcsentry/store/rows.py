@@ -30,6 +30,7 @@ class Batch:
     checkpoint: int | None = None  # the spool position (progress 'spool') of a one-node service
     progress: dict[str, int] = field(default_factory=dict)  # other named positions (stream partitions)
     forward: bool = True  # False while replaying after a restart
+    aliases: dict[str, str] = field(default_factory=dict)  # address -> host name learned (HostAliases)
 
 
 def event_row(e: WindowsEvent, received_at: float, trusted: bool = False) -> tuple:

@@ -29,10 +29,22 @@ SETTINGS = {
                                   "key-credential (shadow credentials) changes by them do not alert"),
     "sensitive_objects": ("Extra sensitive directory objects (DNs, or patterns such as *,OU=Tier0,DC=corp,DC=local) "
                           "whose permission or owner changes alert"),
+    "alert_exclusions": ("Alerts kept but not raised, as Defender for Identity's exclusions: one rule per line, "
+                         "'<alert type> account|source|destination=<name or pattern>' (e.g. 'brute-force "
+                         "source=SCANNER01', '* account=CONTOSO\\svc_backup'); the alert is stored as suppressed "
+                         "and not forwarded"),
 }
 MAX_ITEMS = 10_000
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
+
+
+class SettingValueError(ValueError):
+    """Entry `index` (of the cleaned list) is not valid for its setting."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
 
 
 def clean_values(values: list[str]) -> list[str]:
@@ -76,6 +88,14 @@ def put_setting(store: Any, name: str, values: list[str], actor: str, comment: s
     values = clean_values(values)
     if len(values) > MAX_ITEMS:
         raise ValueError(f"at most {MAX_ITEMS} entries")
+    if name == "alert_exclusions":  # a rule that does not parse would silently suppress nothing
+        from ..detectors.exclusions import parse
+
+        for i, v in enumerate(values):
+            try:
+                parse(v)
+            except ValueError as exc:
+                raise SettingValueError(i, str(exc)) from None
     now = time.time()
     with store.transaction() as tx:
         rows = tx.query("SELECT value FROM runtime_settings WHERE name = ?", (name,))

@@ -58,7 +58,12 @@ _HEALTH = (
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dc, event_id) DO UPDATE SET "
     "last_seen = MAX(dc_health.last_seen, excluded.last_seen), "
     "last_event_utc = excluded.last_event_utc, count = dc_health.count + excluded.count")
+_MINUTES = ("INSERT INTO dc_minutes (dc, event_id, minute, count) VALUES (?, ?, ?, ?) ON CONFLICT (dc, event_id, minute) "
+            "DO UPDATE SET count = dc_minutes.count + excluded.count")
+MINUTES_KEPT = 2 * 86400.0  # dc_minutes: the console charts the last day
 _PROGRESS = "INSERT INTO progress (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+_ALIAS = ("INSERT INTO host_aliases (address, name, seen_at) VALUES (?, ?, ?) ON CONFLICT (address) "
+          "DO UPDATE SET name = excluded.name, seen_at = excluded.seen_at")
 _TABLES = ("events", "alerts", "activities", "outbox", "dc_health")
 
 
@@ -134,6 +139,7 @@ class Store:
         events = _one_per_key(event_row(e, rx, trusted) for e, rx, trusted in b.events) if b.events else []
         acts = [(*activity_row(a), now, activity_server(a)) for a in b.activities]
         health = [(dc, eid, *h) for (dc, eid), h in sorted(b.health.items())]  # h: first, last, last_utc, n
+        minutes = [(dc, eid, int(h[1] // 60), h[3]) for dc, eid, *h in health]  # a batch: well under a minute
         progress = dict(b.progress)
         if b.checkpoint is not None:
             progress["spool"] = b.checkpoint
@@ -149,8 +155,11 @@ class Store:
                     self._upsert_alerts(db, alerts, now, b.forward)
                 if health:
                     db.executemany(_HEALTH, health)
+                    db.executemany(_MINUTES, minutes)
                 if progress:
                     db.executemany(_PROGRESS, sorted(progress.items()))
+                if b.aliases:
+                    db.executemany(_ALIAS, [(a, n, now) for a, n in sorted(b.aliases.items())])
 
         self._retry(write)
 
@@ -162,7 +171,8 @@ class Store:
         changed = {r[0] for r in db.insert_rows("alerts", _ALERT_COLS, [row for row, _ in rows.values()],
                                                 _ALERT_UPSERT)}
         if changed and forward:
-            queued = [(a.id, a.revision, rows[a.id][1]) for a in alerts if a.id in changed]
+            queued = [(a.id, a.revision, rows[a.id][1]) for a in alerts  # a suppressed one is not forwarded
+                      if a.id in changed and a.status != "suppressed"]
             db.insert_rows("outbox", _OUTBOX_COLS, queued)
         return len(changed)
 
@@ -220,6 +230,7 @@ class Store:
         not event time, so a replayed capture of old logs is kept as long as live traffic."""
         def write() -> int:
             with self._tx() as db:
+                db.execute("DELETE FROM dc_minutes WHERE minute < ?", (int((time.time() - MINUTES_KEPT) // 60),))
                 n = db.execute("DELETE FROM events WHERE received_at < ?", (received_before,)).rowcount
                 return n + db.execute("DELETE FROM activities WHERE received_at < ?", (received_before,)).rowcount
 

@@ -45,12 +45,17 @@ def _attacks(ctx: click.Context, param: click.Parameter, value: str) -> str:
                    "default: what --users people produce.")
 @click.option("--start", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
               help=f"Start of the simulated span, UTC [default: {DEFAULT_START:%Y-%m-%d}].")
+@click.option("--attacks-from", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Lay the attacks out from this time (UTC) on only: a multi-day run whose first days "
+                   "detectors learn on.")
 def synth(out_path: str, fmt: str | None, seed: int, hours: float, users: int, dcs: int, attacks: str,
-          labels_path: str | None, rate: float | None, start: datetime | None) -> None:
+          labels_path: str | None, rate: float | None, start: datetime | None,
+          attacks_from: datetime | None) -> None:
     """Generate a domain's everyday DC events with attacks mixed in, sorted by time."""
     fmt = fmt or format_for(out_path)
     began = time.monotonic()
-    events, labels = generate(seed=seed, hours=hours, users=users, dcs=dcs, attacks=attacks, start=start, rate=rate)
+    events, labels = generate(seed=seed, hours=hours, users=users, dcs=dcs, attacks=attacks, start=start, rate=rate,
+                              attacks_from=attacks_from)
     if out_path == "-":
         counts = write_events(events, sys.stdout.buffer, fmt)
         sys.stdout.buffer.flush()
@@ -59,7 +64,8 @@ def synth(out_path: str, fmt: str | None, seed: int, hours: float, users: int, d
             counts = write_events(events, out, fmt)
     if labels_path:
         params = {"seed": seed, "hours": hours, "users": users, "dcs": dcs, "attacks": attacks, "rate": rate,
-                  "start": (start or DEFAULT_START).isoformat(), "format": fmt}
+                  "start": (start or DEFAULT_START).isoformat(), "format": fmt,
+                  "attacks_from": attacks_from.isoformat() if attacks_from else None}
         with open(labels_path, "w", encoding="utf-8") as fh:
             json.dump(labels_document(labels, build_domain(seed, users, dcs), **params), fh, indent=1)
             fh.write("\n")

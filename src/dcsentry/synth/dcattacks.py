@@ -205,7 +205,7 @@ class DirectoryAttacks:
         """Replication rights granted on the domain root to an ordinary user (PowerView Add-DomainObjectAcl)."""
         u, _ = self.victim()
         aces = f"(OA;;CR;{GET_CHANGES};;{u.sid})(OA;;CR;{GET_CHANGES_ALL};;{u.sid})"
-        ent, _ = self._sd_change(us, self.b.root_dn, "domainDNS", DEFAULT_SD, aces, self.d.sid)
+        ent, _ = self._sd_change(us, self.b.root_dn, "domainDNS", DEFAULT_SD, aces, self.b.root_dn)
         return "domain-root-ace", {**ent, "trustee": u.sam, "trustee_sid": u.sid}
 
     def adminsdholder(self, us: int, room: int) -> tuple[str, dict]:

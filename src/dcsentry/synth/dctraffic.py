@@ -38,13 +38,13 @@ class DirectoryTraffic:
         self.owner = {id(a.workstation): a for a in d.users if a.workstation}
         self.joined = 0
         self.delegated: dict[int, bool] = {}
-        return [
+        return [  # as Everyday.plan; helpdesk resets ~1.3 per user per year
             (1.5, len(d.rc4_clients), "people", 1.1, self.rc4_legacy),
             (2.0, len(d.no_preauth), "flat", 1.0, self.no_preauth_tgt),
             (2.0, 1, "flat", 5.0, self.entra_sync), (0.0015, n_u, "people", 3.0, self.key_writeback),
             (0.05, n_u, "people", 3.0, self.dc_ntlm_logon), (4.0, n_dc, "flat", 1.0, self.service_logon),
             (0.02, len(d.admins), "people", 2.0, self.console_logon),
-            (0.002, n_u, "people", 4.5, self.password_reset), (0.6, 1, "people", 4.0, self.gpo_edit),
+            (0.0005, n_u, "people", 4.5, self.password_reset), (0.6, 1, "people", 4.0, self.gpo_edit),
             (0.1, 1, "people", 4.0, self.delegation), (0.0002, n_u, "people", 4.5, self.computer_join),
             (1 / 720, len(d.workstations) + len(d.servers), "flat", 1.0, self.machine_password),
             (0.001, n_u, "people", 2.0, self.enrolment), (0.0002, n_u, "people", 4.0, self.rename),

@@ -61,7 +61,7 @@ class DirectoryEvents:
     # -- 4662 -------------------------------------------------------------------------------------------
     def replicate(self, us: int, dc: Machine, actor: Actor, logon_id: str, rights: list[str]) -> int:
         """One 4662 per replication right used on the domain root (Control Access), as DRSUAPI logs them."""
-        root = obj_guid(self.d.sid).lower()
+        root = obj_guid(self.root_dn).lower()  # the same objectGUID a 5136 on the root shows
         for right in rights:
             self.add(4662, dc, us, {**self.subject(actor, logon_id), "ObjectServer": "DS",
                                     "ObjectType": f"%{{{DOMAIN_DNS}}}", "ObjectName": f"%{{{root}}}",
@@ -74,7 +74,8 @@ class DirectoryEvents:
 
     def write_dac(self, us: int, dc: Machine, actor: Actor, logon_id: str, object_key: str,
                   object_class: str = DOMAIN_DNS) -> None:
-        """4662 WRITE_DAC on an object (the access that precedes a 5136 nTSecurityDescriptor change)."""
+        """4662 WRITE_DAC on an object (the access that precedes a 5136 nTSecurityDescriptor change);
+        `object_key` is its DN, so the objectGUID matches the 5136's."""
         code, name = ACCESS[0x40000], obj_guid(object_key).lower()
         self.add(4662, dc, us, {**self.subject(actor, logon_id), "ObjectServer": "DS",
                                 "ObjectType": f"%{{{object_class}}}", "ObjectName": f"%{{{name}}}",

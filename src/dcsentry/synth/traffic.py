@@ -31,13 +31,14 @@ class Everyday(DirectoryTraffic):
         self.new_rid = 20000  # RIDs for accounts created during the run (attacks use another range)
         self.stale_next: int | None = None
         # (per-hour rate per actor at full activity, actors, rhythm: people|machines|flat, events per action, action)
+        # Lockouts: a phone left with the old password after a password change, ~1 per user per year.
         self.plan = [
             (0.6, n_u, "people", 4.0, self.user_logon), (4.0, n_u, "people", 1.0, self.user_tgs),
             (1.2, n_u, "people", 2.0, self.user_ntlm), (1.0, len(d.workstations), "machines", 3.2, self.machine),
             (2.0, len(d.servers), "flat", 3.2, self.server), (6.0, n_dc * (n_dc - 1), "flat", 2.0, self.replication),
             (6.0, 6, "flat", 1.6, self.service_account), (0.02, n_u, "people", 5.0, self.typo),
             (0.0015, n_u, "people", 3.0, self.expired), (0.005, n_u, "people", 3.5, self.unknown_name),
-            (0.001, n_u, "people", 28.0, self.lockout), (0.004, n_u, "people", 3.0, self.group_change),
+            (0.0003, n_u, "people", 28.0, self.lockout), (0.004, n_u, "people", 3.0, self.group_change),
             (0.0004, n_u, "people", 4.5, self.new_user), (0.15, len(d.admins), "people", 3.4, self.admin_rdp),
             (0.05, 1, "people", 3.0, self.sensitive_change), (0.08, n_dc, "flat", 2.0, self.defender_driver),
             (0.02, n_dc, "people", 3.0, self.agent_install),

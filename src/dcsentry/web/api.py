@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from ..model import iso_utc
-from ..store import console, settings, tokens
+from ..store import console, incidents, settings, tokens
 from ..store.tokens import Principal
 from . import models as m
 from .readiness import audit_upload, dc_health
@@ -99,6 +99,45 @@ def set_status(request: Request, p: Admin, alert_id: Annotated[str, Path(max_len
     return {"id": alert_id, "status": body.status, "previous": change["from"], "comment": body.comment}
 
 
+@router.get("/incidents", response_model=m.IncidentPage, responses=_UNAUTH, tags=["incidents"])
+def list_incidents(request: Request, p: Reader, status: Annotated[m.Status | None, Query()] = None,
+                   limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+    """Incidents (alerts linked into one attack story, docs/incidents.md), newest first; merged ones left out."""
+    return {"incidents": incidents.list_incidents(_store(request), limit, status)}
+
+
+@router.get("/incidents/{incident_id}", response_model=m.IncidentDetail,
+            responses={**_UNAUTH, 404: {"description": "No such incident"}}, tags=["incidents"])
+def get_incident(request: Request, p: Reader, incident_id: Annotated[str, Path(max_length=64)]) -> dict:
+    """One incident: its alerts in order with their tactic, entities and their links, merges, comments."""
+    d = incidents.get_incident(_store(request), incident_id)
+    if d is None:
+        raise HTTPException(404, "no such incident")
+    return d
+
+
+@router.post("/incidents/{incident_id}/status", response_model=m.StatusResult,
+             responses={**_WRITE, 404: {"description": "No such incident"}}, tags=["incidents"])
+def set_incident_status(request: Request, p: Admin, incident_id: Annotated[str, Path(max_length=64)],
+                        body: m.StatusChange) -> dict:
+    """Open, close or suppress an incident; the comment is kept on it and in the audit trail."""
+    change = incidents.set_status(_store(request), incident_id, body.status, body.comment, p.actor)
+    if change is None:
+        raise HTTPException(404, "no such incident")
+    return {"id": incident_id, "status": body.status, "previous": change["from"], "comment": body.comment}
+
+
+@router.post("/incidents/{incident_id}/comments", response_model=m.IncidentComment,
+             responses={**_WRITE, 404: {"description": "No such incident"}}, tags=["incidents"])
+def add_incident_comment(request: Request, p: Admin, incident_id: Annotated[str, Path(max_length=64)],
+                         body: m.CommentAdd) -> dict:
+    """A comment on an incident, by the token's name."""
+    c = incidents.add_comment(_store(request), incident_id, body.text, p.actor)
+    if c is None:
+        raise HTTPException(404, "no such incident")
+    return c
+
+
 @router.get("/entities/{kind}/{name:path}", response_model=m.EntityHistory, responses=_UNAUTH, tags=["entities"])
 def entity(request: Request, p: Reader, kind: m.EntityKind, name: Annotated[str, Path(max_length=256)],
            limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict:
@@ -179,7 +218,11 @@ def get_settings(request: Request, p: Reader) -> dict:
 @router.put("/settings/{name}", response_model=m.SettingChange, responses=_WRITE, tags=["settings"])
 def put_setting(request: Request, p: Admin, name: m.SettingName, body: m.SettingUpdate) -> dict:
     """Replace a run-time list; the processor applies it within seconds."""
-    change = settings.put_setting(_store(request), name, body.values, p.actor, body.comment)
+    try:
+        change = settings.put_setting(_store(request), name, body.values, p.actor, body.comment)
+    except settings.SettingValueError as exc:  # an alert exclusion that does not parse: FastAPI's 422 shape
+        raise HTTPException(422, [{"loc": ["body", "values", exc.index], "msg": str(exc), "type": "value_error"}]) \
+            from None
     return {"name": name, **change}
 
 

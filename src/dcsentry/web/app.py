@@ -53,10 +53,11 @@ def create_app(store: Store, ingest: Callable[[], dict], ready: Callable[[], boo
     app.state.live = Live(store)
     collector = ServiceCollector(ingest, store, app.state.counters)
 
-    from . import api, pages
+    from . import api, incident_pages, pages
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(incident_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
 
     @app.exception_handler(LoginRequired)

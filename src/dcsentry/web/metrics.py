@@ -75,8 +75,13 @@ class ServiceCollector:
             sent.add_metric([sink], n)
         for sink, n in sorted(fwd.get("sink_failed", {}).items()):
             fail.add_metric([sink], n)
+        dead = CounterMetricFamily("dcsentry_sink_dead_letter", "Alerts a sink refused for good (a webhook's 4xx "
+                                   "answer): not retried", labels=["sink"])
+        for sink, n in sorted(fwd.get("sink_dead_letter", {}).items()):
+            dead.add_metric([sink], n)
         yield sent
         yield fail
+        yield dead
         relp = ing.get("relp")
         if relp is not None:  # RELP: messages acknowledged once durable, sessions, refusals
             fam = CounterMetricFamily("dcsentry_relp", "RELP listener counters, by kind", labels=["kind"])

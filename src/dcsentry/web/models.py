@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal["open", "closed", "suppressed"]
 Role = Literal["read-only", "admin"]
-SettingName = Literal["honeytokens", "sensitive_groups", "exclude_sources", "replication_allowed"]
+SettingName = Literal["honeytokens", "sensitive_groups", "exclude_sources", "replication_allowed", "alert_exclusions"]
 InventoryKind = Literal["user", "computer", "dc", "sensitive", "disabled"]
 EntityKind = Literal["account", "host", "group"]
 
@@ -237,3 +237,39 @@ class InventorySummary(BaseModel):
 class InventoryView(BaseModel):
     summary: InventorySummary
     accounts: list[InventoryAccount]
+
+
+class IncidentSummary(BaseModel):
+    id: str
+    title: str
+    severity: str
+    status: str
+    start: str
+    end: str
+    merged_into: str | None = None
+    updated_at: float
+    alerts: list[dict[str, Any]] = Field(description="Its alerts in time order: id, type, tactic, severity, start, end")
+    entities: list[dict[str, Any]] = Field(description="Accounts and hosts with their roles (actor, target, source, dc)")
+
+
+class IncidentPage(BaseModel):
+    incidents: list[IncidentSummary]
+
+
+class IncidentComment(BaseModel):
+    id: str
+    at: float
+    author: str
+    text: str
+
+
+class IncidentDetail(IncidentSummary):
+    dominance: bool = False
+    edges: list[dict[str, Any]] = Field(default_factory=list, description="Who touched what: from, to, alert type")
+    links: list[dict[str, Any]] = Field(default_factory=list, description="Why each alert joined")
+    merged: list[dict[str, Any]] = Field(default_factory=list, description="Incidents folded into this one")
+    comments: list[IncidentComment] = []
+
+
+class CommentAdd(Strict):
+    text: str = Field(min_length=1, max_length=4000)

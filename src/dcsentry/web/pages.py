@@ -21,6 +21,8 @@ from ..store import console, tokens
 from ..store.settings import readiness_results
 from ..store.tokens import Principal
 from .api import _health_report, inventory_view, settings_view
+from .details import render_details
+from .pictures import alerts_picture, entity_pictures, health_pictures, health_window
 from .readiness import dc_health
 from .security import COOKIE, page_reader, safe_next
 
@@ -127,7 +129,7 @@ def alerts_page(request: Request, p: Viewer) -> HTMLResponse:
         page, nxt = [], None
     keep = {k: q.get(k) for k in FILTERS if q.get(k)}
     return render(request, "alerts.html", p, alerts=page, next=nxt, filters=keep, types=console.alert_types(store),
-                  statuses=console.STATUSES)
+                  statuses=console.STATUSES, picture=alerts_picture(store, f))
 
 
 @router.get("/alerts/{alert_id}")
@@ -135,7 +137,8 @@ def alert_page(request: Request, p: Viewer, alert_id: str) -> HTMLResponse:
     d = console.alert_detail(request.app.state.store, alert_id[:64])
     if d is None:
         return render(request, "notfound.html", p, status=404, what=f"alert {alert_id[:64]}")
-    return render(request, "alert.html", p, statuses=console.STATUSES, **d)
+    return render(request, "alert.html", p, statuses=console.STATUSES, shown_details=render_details(d["alert"].get("details")),
+                  **d)
 
 
 @router.get("/entities/{kind}/{name:path}")
@@ -143,12 +146,14 @@ def entity_page(request: Request, p: Viewer, kind: str, name: str) -> HTMLRespon
     if kind not in console.ENTITY_KINDS:
         return render(request, "notfound.html", p, status=404, what=f"entity kind {kind[:20]}")
     h = console.entity_history(request.app.state.store, kind, name[:256])
-    return render(request, "entity.html", p, h=h)
+    return render(request, "entity.html", p, h=h, pics=entity_pictures(request.app.state.store, kind, name[:256]))
 
 
 @router.get("/health")
-def health_page(request: Request, p: Viewer) -> HTMLResponse:
-    return render(request, "health.html", p, report=_health_report(request))
+def health_page(request: Request, p: Viewer, hours: int = 24) -> HTMLResponse:
+    report = _health_report(request)
+    return render(request, "health.html", p, report=report, window=health_window(hours),
+                  rates=health_pictures(request.app.state.store, report["dcs"], health_window(hours)["hours"]))
 
 
 @router.get("/health/{alert_id}")

@@ -8,6 +8,7 @@ from .access import AccessReader
 from .accounts import AccountReader
 from .certsvc import CertificateReader
 from .directory import DirectoryReader
+from .hosts import HostAddressReader
 from .kerberos import TicketReader
 from .logons import LogonReader
 from .shares import ShareReader
@@ -16,4 +17,5 @@ from .system import SystemReader
 
 def readers(ctx: DomainContext) -> list[Reader]:
     return [LogonReader(ctx), TicketReader(ctx), AccessReader(ctx), AccountReader(ctx), DirectoryReader(ctx),
-            SystemReader(ctx), CertificateReader(ctx), ShareReader(ctx)]
+            SystemReader(ctx), CertificateReader(ctx), ShareReader(ctx),
+            HostAddressReader(ctx)]

@@ -167,6 +167,8 @@ class TicketReader(Stateless):
             source_ip=ip(d.get("IpAddress")), transmitted=_text(d.get("TransmittedServices")),
             cert_issuer=_text(d.get("CertIssuerName")), logon_guid=_text(d.get("LogonGuid")),
             dc_domain=domain, v2=v2)
+        if act.machine and act.source_ip and status == 0:  # a computer asks tickets for itself: its address
+            self.ctx.hosts.link(act.account, act.source_ip)
         if tgt and status == 0 and act.account_sid:  # the KDC issued a TGT: the account exists
             self.ctx.inventory.learn(act.account, act.account_sid)
         return [act]

@@ -27,6 +27,8 @@ class LogonReader(Stateless):
                    d.get("LmPackageName", ""), [evidence_of(ev)])
         if lg.logon_id:
             self.ctx.sessions.add(lg)
+        if lg.source_host and lg.source_ip:  # both names of the client machine (HostAliases)
+            self.ctx.hosts.link(lg.source_host, lg.source_ip)
         inv = self.ctx.inventory
         # A domain (or local) account that logged on exists, as far as learning can tell. Not when an
         # imported inventory says which accounts exist, nor for one deleted: a forged ticket's

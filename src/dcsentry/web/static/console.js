@@ -123,6 +123,77 @@ function auditUpload() {
   });
 }
 
+function incidentRow(i) {
+  const chain = el("td", { class: "chain" });
+  (i.alerts || []).forEach((a, n) => {
+    if (n) chain.append(" → ");
+    chain.append(el("span", { class: "step", title: a.title }, (a.tactic ? a.tactic + ": " : "") + a.type));
+  });
+  return el("tr", { "data-id": i.id, "data-updated": String(i.updated_at), class: `sev-${i.severity} st-${i.status}` },
+    el("td", { class: "when" }, when(i.start)),
+    el("td", {}, el("span", { class: "badge sev" }, i.severity)),
+    el("td", {}, el("a", { class: "title", href: `/incidents/${i.id}` }, i.title),
+      el("div", { class: "sub" }, `${i.id} · until ${when(i.end)}`)),
+    chain,
+    el("td", { class: "num" }, String((i.alerts || []).length)),
+    el("td", {}, el("span", { class: "badge st" }, i.status)));
+}
+
+function liveIncidents() {
+  // Incidents grow as alerts are linked: the list is re-read every few seconds, newest first.
+  const table = document.getElementById("incidents");
+  const badge = document.getElementById("live");
+  if (!table || !badge) return;
+  const status = table.dataset.status;
+  const tbody = table.querySelector("tbody");
+  const state = (s, text) => { badge.dataset.state = s; badge.textContent = text; };
+  const refresh = async () => {
+    try {
+      const r = await fetch(`/api/v1/incidents?limit=100${status ? "&status=" + encodeURIComponent(status) : ""}`,
+                            { credentials: "same-origin" });
+      if (!r.ok) throw new Error(String(r.status));
+      const { incidents } = await r.json();
+      const shown = new Map([...tbody.rows].map((row) => [row.dataset.id, row.dataset.updated]));
+      const rows = incidents.map((i) => {
+        const row = incidentRow(i);
+        if (shown.get(i.id) !== String(i.updated_at)) row.classList.add("fresh");
+        return row;
+      });
+      if (rows.some((row) => row.classList.contains("fresh")) || rows.length !== tbody.rows.length) {
+        tbody.replaceChildren(...rows);
+        const empty = document.getElementById("empty");
+        if (empty && rows.length) empty.remove();
+      }
+      state("open", "live");
+    } catch (e) { state("error", "reconnecting…"); }
+  };
+  refresh();
+  setInterval(refresh, 3000);
+}
+
+function incidentForms() {
+  const form = document.getElementById("incident-status-form");
+  const comment = document.getElementById("incident-comment-form");
+  if (form) form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const msg = document.getElementById("incident-status-msg");
+    msg.textContent = "saving…";
+    const body = JSON.stringify({ status: form.status.value, comment: form.comment.value });
+    const r = await send("POST", `/api/v1/incidents/${encodeURIComponent(form.dataset.incident)}/status`, body,
+                         "application/json");
+    if (r.ok) location.reload(); else msg.textContent = `refused (${r.status}): ${r.detail}`;
+  });
+  if (comment) comment.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const msg = document.getElementById("incident-comment-msg");
+    msg.textContent = "saving…";
+    const body = JSON.stringify({ text: comment.text.value });
+    const r = await send("POST", `/api/v1/incidents/${encodeURIComponent(comment.dataset.incident)}/comments`, body,
+                         "application/json");
+    if (r.ok) location.reload(); else msg.textContent = `refused (${r.status}): ${r.detail}`;
+  });
+}
+
 function loginFromFragment() {
   // `serve --demo` prints /login#token=...: the fragment never reaches the server or its logs.
   const form = document.getElementById("login-form");
@@ -135,7 +206,9 @@ function loginFromFragment() {
 document.addEventListener("DOMContentLoaded", () => {
   loginFromFragment();
   liveAlerts();
+  liveIncidents();
   statusForm();
+  incidentForms();
   settingForms();
   auditUpload();
 });
