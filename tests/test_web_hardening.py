@@ -50,6 +50,10 @@ def test_web_hardening(tmp_path: Path) -> None:
             c.post("/login", data={"token": svc.token, "next": "/"}, headers={"Origin": base})
             page = c.get("/alerts").text
             assert "/entities/account/..%2F..%2Fapi%2Fv1%2Ftokens" in page and 'href="/entities/account/../' not in page
+            brute = next(a for a in svc.alerts() if a["type"] == "brute-force")
+            detail = c.get(f"/alerts/{brute['id']}").text  # MDI, XDR and ATT&CK ids on the alert page too
+            assert "Defender for Identity 2023" in detail and "XDR xdr_OnPremBruteforce" in detail
+            assert "Credential Access · T1110.001" in detail
             r = c.get("/entities/account/..%2F..%2Fapi%2Fv1%2Ftokens")
             assert r.status_code == 200 and TRAVERSAL in r.text and "watcher" not in r.text
             api = c.get("/api/v1/entities/account/..%2F..%2Fapi%2Fv1%2Ftokens", headers=admin)
