@@ -29,3 +29,10 @@ def test_wef_parser_refuses_a_utf32_doctype(name: str) -> None:
     with pytest.raises(SoapError) as e:
         parse(ENCODINGS[name])
     assert e.value.kind == "dtd"
+
+
+@pytest.mark.parametrize("bom", [codecs.BOM_UTF16_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF32_LE, codecs.BOM_UTF8 + b"  "])
+def test_a_lone_byte_order_mark_says_why_nothing_was_read(bom: bytes) -> None:
+    """Found by the readers' fuzzing: input that is only a BOM gave no event and no reason."""
+    events, stats = read_bytes(bom, fmt="xml")
+    assert events == [] and stats.skipped_total == 1, stats.skipped

@@ -191,8 +191,11 @@ def read_xml(stream: IO[bytes], source: str, stats: ReadStats, member: str | Non
     base = 0  # character offset of buf[0] in the decoded input
     pos = 0  # scan position inside buf
     eof = not first
+    content = False  # any text at all: a file that is only a byte-order mark or blanks says so
 
     def junk(segment: str, at: int) -> None:
+        nonlocal content
+        content = content or bool(segment.strip())
         if _DTD.search(segment):
             stats.problem(Origin(source, at, member), "DOCTYPE/ENTITY declarations are refused (not parsed)", "xml-dtd")
         elif _NOISE.sub("", segment):
@@ -219,8 +222,11 @@ def read_xml(stream: IO[bytes], source: str, stats: ReadStats, member: str | Non
             pos = tail
             if not more():
                 junk(buf[pos:], base + pos)
+                if not content:
+                    stats.problem(Origin(source, 0, member), "no XML content (empty, or only a byte-order mark)", "xml")
                 return
             continue
+        content = True
         if m.start() > pos:
             junk(buf[pos:m.start()], base + pos)
         pos = m.start()
