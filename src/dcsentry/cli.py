@@ -9,8 +9,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
+from .cli_common import sigma_paths
 from .formats import FORMATS, ReadStats
-from .config import Detection, load_config
+from .config import load_config
 from .sinks.console import EventTable, ProblemPrinter, print_alerts, print_summary
 from .sinks.jsonl import JsonLinesWriter
 from .sources.files import expand, read_paths
@@ -134,7 +135,7 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
         cfg = load_config(config_path)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    _sigma_paths(cfg.detection, sigma)
+    sigma_paths(cfg.detection, sigma)
     inventory = _inventory(inventory_paths) if inventory_paths else None
     stats = make_stats(err)
     try:
@@ -235,133 +236,6 @@ def sizing(paths: tuple[str, ...], store: str | None, as_json: bool, fmt: str | 
     sys.exit(code)
 
 
-_ENV = {  # environment variables that set [serve] keys (between the config file and the flags)
-    "DCSENTRY_DATA_DIR": "data_dir", "DCSENTRY_STORE": "store", "DCSENTRY_WEB": "web",
-    "DCSENTRY_SYSLOG_UDP": "syslog_udp", "DCSENTRY_SYSLOG_TCP": "syslog_tcp", "DCSENTRY_SYSLOG_TLS": "syslog_tls",
-    "DCSENTRY_SYSLOG_RELP": "syslog_relp", "DCSENTRY_SYSLOG_RELP_TLS": "syslog_relp_tls",
-    "DCSENTRY_TLS_CERT": "tls_cert", "DCSENTRY_TLS_KEY": "tls_key", "DCSENTRY_TLS_CLIENT_CA": "tls_client_ca",
-    "DCSENTRY_FORWARD": "forward", "DCSENTRY_WEB_CERT": "web_cert", "DCSENTRY_WEB_KEY": "web_key",
-    "DCSENTRY_ROLE": "role", "DCSENTRY_BUS": "bus", "DCSENTRY_WEBHOOK_SECRET": "webhook_secret",
-}
-
-
-def _addresses(values: tuple[str, ...]) -> list[str]:
-    """Repeated flags or comma lists; `off` disables the listener."""
-    out = [v.strip() for value in values for v in value.split(",") if v.strip()]
-    return [] if out == ["off"] else out
-
-
-@main.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML settings file.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Where the store and spool live.")
-@click.option("--store", "store_url", metavar="URL",
-              help="Results store: sqlite:PATH (default sqlite:dcsentry.db in the data dir) or "
-                   "postgresql://user@host:5432/db (shared by several nodes).")
-@click.option("--syslog-udp", multiple=True, metavar="HOST:PORT", help="UDP syslog listener(s); port 0 picks one; off.")
-@click.option("--syslog-tcp", multiple=True, metavar="HOST:PORT", help="TCP syslog listener(s) (octet counting or LF).")
-@click.option("--syslog-tls", multiple=True, metavar="HOST:PORT", help="TLS syslog listener(s) (RFC 5425).")
-@click.option("--syslog-relp", multiple=True, metavar="HOST:PORT",
-              help="RELP listener(s): syslog acknowledged once durable (rsyslog omrelp); nothing lost on a crash.")
-@click.option("--syslog-relp-tls", multiple=True, metavar="HOST:PORT", help="RELP over TLS (--tls-cert, --tls-key).")
-@click.option("--tls-cert", type=click.Path(dir_okay=False), help="Server certificate (PEM) for --syslog-tls.")
-@click.option("--tls-key", type=click.Path(dir_okay=False), help="Its private key (PEM).")
-@click.option("--tls-client-ca", type=click.Path(dir_okay=False), help="Require client certificates from this CA.")
-@click.option("--web", metavar="HOST:PORT", help="Web console, REST API, /metrics and /healthz; off to disable.")
-@click.option("--web-cert", type=click.Path(dir_okay=False), help="Certificate (PEM) for the web port: serve HTTPS.")
-@click.option("--web-key", type=click.Path(dir_okay=False), help="Its private key (PEM).")
-@click.option("--forward", multiple=True, metavar="URL",
-              help="Send alerts to cef+udp://, cef+tcp://, cef+tls://host:port, jsonl:///path, ocsf:///path, "
-                   "ecs:///path, ocsf+tcp://, ocsf+tls://, ecs+tcp://, ecs+tls://host:port or "
-                   "webhook+https://host/path (repeatable; docs/outputs.md).")
-@click.option("--wef-https", multiple=True, metavar="HOST:PORT",
-              help="Windows Event Forwarding over HTTPS with client certificates ([wef] cert, key, client_ca).")
-@click.option("--wef-http", multiple=True, metavar="HOST:PORT",
-              help="Windows Event Forwarding over HTTP with Kerberos message encryption ([wef] keytab).")
-@click.option("--demo", is_flag=True, help="Also run a simulated domain forwarding attacks to this sensor.")
-@click.option("--sigma", "sigma", multiple=True, metavar="PATH",
-              help="Run these Sigma rules and correlations live (file or folder; repeatable; adds to detection.sigma).")
-@click.option("--role", type=click.Choice(["all", "ingest", "detect", "web"]),
-              help="With --bus: ingest (receive, publish), detect (consume, detect, store), web (console only), "
-                   "or all (default; without --bus: everything in one process, as always). docs/scaling.md.")
-@click.option("--bus", metavar="URL", help="NATS JetStream between the nodes: nats://host:4222 (comma list for a cluster).")
-def serve(config_path: str | None, data_dir: str | None, store_url: str | None, syslog_udp: tuple[str, ...],
-          syslog_tcp: tuple[str, ...], syslog_tls: tuple[str, ...], syslog_relp: tuple[str, ...],
-          syslog_relp_tls: tuple[str, ...], tls_cert: str | None, tls_key: str | None,
-          tls_client_ca: str | None, web: str | None, web_cert: str | None, web_key: str | None,
-          forward: tuple[str, ...], wef_https: tuple[str, ...], wef_http: tuple[str, ...], demo: bool,
-          sigma: tuple[str, ...], role: str | None, bus: str | None) -> None:
-    """Run the sensor: receive events over syslog and Windows Event Forwarding, detect, store and
-    forward alerts.
-
-    The first start prints an admin token for the web console and API once (only its hash is
-    stored); --demo prints a ready-to-click login URL instead."""
-    import asyncio
-    import os
-
-    from .service.runner import Service
-
-    try:
-        cfg = load_config(config_path)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    s = cfg.serve
-    for var, key in _ENV.items():
-        if os.environ.get(var):
-            value = os.environ[var]
-            setattr(s, key, _addresses((value,)) if isinstance(getattr(s, key), list) else value)
-    flags = {"data_dir": data_dir, "store": store_url, "tls_cert": tls_cert, "tls_key": tls_key,
-             "tls_client_ca": tls_client_ca, "web": web, "web_cert": web_cert, "web_key": web_key,
-             "syslog_udp": syslog_udp, "syslog_tcp": syslog_tcp, "syslog_tls": syslog_tls, "forward": forward,
-             "syslog_relp": syslog_relp, "syslog_relp_tls": syslog_relp_tls,
-             "role": role, "bus": bus}
-    for key, value in flags.items():
-        if value:
-            setattr(s, key, _addresses(value) if isinstance(value, tuple) else value)
-    if wef_https:
-        cfg.wef.https = _addresses(wef_https)
-    if wef_http:
-        cfg.wef.http = _addresses(wef_http)
-    if s.web == "off":
-        s.web = ""
-    from .store.backend import store_kind
-
-    try:
-        store_kind(s.store)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    if (s.syslog_tls or s.syslog_relp_tls) and not s.tls_cert:
-        raise click.UsageError("--syslog-tls and --syslog-relp-tls need --tls-cert (and --tls-key)")
-    if s.web_key and not s.web_cert:
-        raise click.UsageError("--web-key needs --web-cert")
-    from .detectors.senders import parse_bindings
-
-    try:
-        parse_bindings(s.senders)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    _sigma_paths(cfg.detection, sigma)
-    if cfg.detection.sigma:  # load once here to report; the processor process compiles its own copy
-        from .detectors.sigma import load_rules
-
-        for line in load_rules(cfg.detection.sigma).report():
-            click.echo(line)
-
-    def announce(line: str) -> None:
-        click.echo(line)
-        sys.stdout.flush()
-
-    try:
-        for url in s.forward:  # every URL checked now (and a webhook's secret), nothing connected yet
-            from .sinks.forward import open_sink
-
-            open_sink(url, webhook_secret=s.webhook_secret or None).close()
-        service = Service(cfg, announce, demo=demo)
-        code = asyncio.run(service.run())
-    except (ValueError, OSError) as exc:
-        raise click.ClickException(str(exc)) from None
-    sys.exit(code)
-
-
 @main.command("attack-layer")
 @click.option("--sigma", "sigma", multiple=True, metavar="PATH",
               help="Also count these Sigma rules (a .yml file or a folder; repeatable; adds to detection.sigma).")
@@ -377,7 +251,7 @@ def attack_layer(sigma: tuple[str, ...], config_path: str | None) -> None:
         cfg = load_config(config_path)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    _sigma_paths(cfg.detection, sigma)
+    sigma_paths(cfg.detection, sigma)
     metas = []
     if cfg.detection.sigma:
         from .detectors.sigma import load_rules
@@ -387,17 +261,6 @@ def attack_layer(sigma: tuple[str, ...], config_path: str | None) -> None:
             click.echo(line, err=True)
         metas = [r.meta for r in ruleset.rules if r.output] + [c.meta for c in ruleset.correlations]
     click.echo(json.dumps(navigator_layer(metas), indent=2))
-
-
-def _sigma_paths(detection: Detection, flags: tuple[str, ...]) -> None:
-    """--sigma adds to detection.sigma; a path that is not there is a usage error, not 0 rules."""
-    from .detectors.sigma.loader import SigmaPathError, rule_files
-
-    detection.sigma = [*detection.sigma, *flags]
-    try:
-        rule_files(detection.sigma)
-    except SigmaPathError as exc:
-        raise click.UsageError(str(exc)) from None
 
 
 def _inventory(paths: tuple[str, ...]):  # noqa: ANN202 - an Inventory (imported lazily)
@@ -419,6 +282,7 @@ def exit_status(stats: ReadStats) -> int:
 
 
 def _register() -> None:
+    from .cli_serve import serve
     from .deploy import systemd_unit
     from .sources.wef.commands import wef
     from .synth.cli import synth
@@ -430,6 +294,7 @@ def _register() -> None:
     main.add_command(token)
     main.add_command(wef)
     main.add_command(systemd_unit)
+    main.add_command(serve)
 
 
 _register()
