@@ -108,19 +108,23 @@ def test_synthetic_chains_are_one_incident_each_and_nothing_else():
 
 
 def _chains(labels, chains: dict) -> dict[str, list[str]]:
-    """Label ids per injected chain: consecutive labels of a chain's step types sharing its source."""
+    """Label ids per injected chain: a label of the chain's first step type, then one of each next step type
+    from the same source address, in order (a first step without all its followers is no chain)."""
     out: dict[str, list[str]] = {}
     for kind, steps in chains.items():
-        heads = [lb for lb in labels if lb.type == steps[0] and lb.entities.get("source_ip")
-                 and "chain" in lb.variant]
-        for n, head in enumerate(heads):
-            ids = [head.id]
+        heads = [lb for lb in labels if lb.type == steps[0] and lb.entities.get("source_ip")]
+        for head in heads:
+            ids, after = [head.id], head.start
             for step in steps[1:]:
-                nxt = [lb for lb in labels if lb.type == step and lb.start >= head.start
+                nxt = [lb for lb in labels if lb.type == step and lb.start >= after
                        and lb.entities.get("source_ip") == head.entities["source_ip"]]
-                if nxt:
-                    ids.append(min(nxt, key=lambda lb: lb.start).id)
-            out[f"{kind}-{n}"] = ids
+                if not nxt:
+                    break
+                first = min(nxt, key=lambda lb: lb.start)
+                ids.append(first.id)
+                after = first.start
+            if len(ids) == len(steps):
+                out[f"{kind}-{len([k for k in out if k.startswith(kind + '-')])}"] = ids
     return out
 
 
