@@ -8,7 +8,9 @@ the "sink unreachable" health alert and /metrics.
 from __future__ import annotations
 
 import threading
+
 from ..alerts import Alert, Evidence
+from ..incidents.model import Incident
 from ..formats.values import parse_time
 from ..sinks.forward import Sink
 from ..store.store import Store
@@ -66,10 +68,15 @@ class Forwarder:
         if not rows:
             return 0
         alerts = [alert_from_dict(body) for _, body in rows]
-        self._link(alerts)  # before sending: CEF carries the incident id
+        incidents = self._link(alerts)  # before sending: CEF carries the incident id
         for alert in alerts:
             for sink in self.sinks.values():
                 sink.send(alert)
+        for inc in incidents:  # after their alerts: OCSF Incident Findings (sinks without a class skip them)
+            for sink in self.sinks.values():
+                send = getattr(sink, "send_incident", None)
+                if send is not None:
+                    send(inc)
         self.handed_upto = rows[-1][0]
         if self._flushed():
             self.store.outbox_done(self.handed_upto)
@@ -77,16 +84,17 @@ class Forwarder:
             return len(rows)
         return 0
 
-    def _link(self, alerts: list[Alert]) -> None:
-        """Into their incidents. A failure (the store away past its retries) must not stop forwarding:
-        the alerts go out without an incident id and the failure is counted."""
+    def _link(self, alerts: list[Alert]) -> list[Incident]:
+        """Into their incidents; the incidents they changed. A failure (the store away past its
+        retries) must not stop forwarding: the alerts go out without an incident id, counted."""
         if self.linker is None:
-            return
+            return []
         try:
-            self.linker.link(alerts)
+            return self.linker.link(alerts)
         except Exception as exc:  # noqa: BLE001 - any: forwarding goes on
             self.link_errors += 1
             self.last_link_error = f"{type(exc).__name__}: {exc}"[:300]
+            return []
 
     def stats(self) -> dict[str, dict[str, int]]:
         sent, failed, dead = {}, {}, {}

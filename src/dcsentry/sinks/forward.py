@@ -33,10 +33,12 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import msgspec
 
 from ..alerts import Alert
+from ..incidents.model import Incident
 from .cef import DEFAULT_CONSOLE_URL, CefFormatter, signature_of
 from .ecs import EcsFormatter
-from .ocsf import OcsfFormatter
 from .file import FileTransport
+from .ocsf import OcsfFormatter
+from .ocsf_incident import incident_finding
 from .syslog import SyslogEnvelope, TcpTransport, TlsTransport, Transport, TransportStats, UdpTransport
 from .webhook import SECRET_ENV, WebhookTransport, is_loopback
 
@@ -132,11 +134,20 @@ class JsonSink(_TransportSink):
     webhook the message starts with its idempotency key line (``<alert id>:<revision>``)."""
 
     def __init__(self, transport: Transport, shape: Callable[[Alert], dict] = Alert.to_dict,
-                 keyed: bool = False) -> None:
+                 keyed: bool = False, incident_shape: Callable[[Incident], dict] | None = None) -> None:
         self.transport = transport
         self.shape = shape
         self.keyed = keyed
+        self.incident_shape = incident_shape  # OCSF: incidents go out too, as Incident Findings
         self._enc = msgspec.json.Encoder()
+
+    def send_incident(self, inc: Incident) -> None:
+        if self.incident_shape is None:
+            return
+        body = self._enc.encode(self.incident_shape(inc))
+        if self.keyed:
+            body = f"{inc.id}:{inc.revision}\n".encode() + body
+        self.transport.send(body)
 
     def send(self, alert: Alert) -> None:
         body = self._enc.encode(self.shape(alert))
@@ -155,6 +166,13 @@ class JsonlSink(JsonSink):
 
     def __init__(self, path: str, **transport_options: Any) -> None:
         super().__init__(FileTransport(path, **transport_options))
+
+
+def incident_shape(fmt: str, console_url: str = DEFAULT_CONSOLE_URL) -> Callable[[Incident], dict] | None:
+    """Incidents are sent where the format has a class for them: OCSF's Incident Finding (2005)."""
+    if fmt == "ocsf":
+        return lambda inc: incident_finding(inc, console_url)
+    return None
 
 
 def json_shape(fmt: str, console_url: str = DEFAULT_CONSOLE_URL) -> Callable[[Alert], dict]:
@@ -303,7 +321,8 @@ def open_sink(url: str, console_url: str = DEFAULT_CONSOLE_URL, hostname: str | 
         return JsonlSink(t.path, **opts)
     if t.scheme in ("ocsf", "ecs"):
         assert t.path is not None
-        return JsonSink(FileTransport(t.path, **opts), json_shape(t.scheme, console_url))
+        return JsonSink(FileTransport(t.path, **opts), json_shape(t.scheme, console_url),
+                        incident_shape=incident_shape(t.scheme, console_url))
     if t.scheme in WEBHOOK_SCHEMES:
         return _webhook(t, console_url, webhook_secret, opts)
     if t.scheme in ("ocsf+tcp", "ecs+tcp", "ocsf+tls", "ecs+tls"):
@@ -311,7 +330,7 @@ def open_sink(url: str, console_url: str = DEFAULT_CONSOLE_URL, hostname: str | 
         assert t.host is not None and t.port is not None
         net: Transport = (TcpTransport(t.host, t.port, framing="lf", **opts) if kind == "tcp"
                           else _tls(t, framing="lf", **opts))
-        return JsonSink(net, json_shape(fmt, console_url))
+        return JsonSink(net, json_shape(fmt, console_url), incident_shape=incident_shape(fmt, console_url))
     formatter = CefFormatter(console_url)
     if t.scheme == "cef+file":
         assert t.path is not None
@@ -354,4 +373,4 @@ def _webhook(t: ForwardTarget, console_url: str, secret: str | None, opts: dict[
                                 ca=t.options.get("ca") or None, verify_tls=_flag(t, "verify", True), **opts)
     except (OSError, ValueError) as e:
         raise _bad(t.url, f"webhook setup failed: {e}") from None
-    return JsonSink(hook, json_shape(fmt, console_url), keyed=True)
+    return JsonSink(hook, json_shape(fmt, console_url), keyed=True, incident_shape=incident_shape(fmt, console_url))
