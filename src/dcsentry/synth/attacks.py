@@ -314,6 +314,7 @@ SCENARIOS: tuple[tuple[str, Scenario, bool], ...] = (  # (alert type, scenario, 
     ("suspicious-service-creation", Attacks.service_admin_share, False),
     ("remote-code-execution", Attacks.psexec, False),
     ("dcsync", Attacks.chain_dcsync, True),  # a chain: password-spray, kerberoasting, dcsync labels
+    ("remote-service-installation", Attacks.chain_service_on_dc, False),  # a chain: brute-force, then this
     ("asrep-roasting", Attacks.asrep, False), ("golden-ticket", Attacks.golden, False),
     ("overpass-the-hash", Attacks.overpass, False), ("pass-the-hash", Attacks.pass_the_hash, False),
     ("dpapi-backup-key", Attacks.dpapi, False), ("remote-service-installation", Attacks.remote_service, False),
@@ -327,7 +328,10 @@ SCENARIOS: tuple[tuple[str, Scenario, bool], ...] = (  # (alert type, scenario, 
     ("audit-policy-disabled", Attacks.audit_off, False), ("trust-created", Attacks.trust, False),
     ("adcs-san-mismatch", Attacks.esc1, False), ("adcs-config-change", Attacks.ca_audit, False),
 )
-CHAINS = {"dcsync": ("password-spray", "kerberoasting", "dcsync")}  # types a chain's steps are labelled with
+# chains (several labelled steps, one attack story: docs/incidents.md), by name: the types their steps are
+# labelled with, in order; their scenario functions return the steps themselves
+CHAINS = {"dcsync": ("password-spray", "kerberoasting", "dcsync"),
+          "service-on-dc": ("brute-force", "remote-service-installation")}
 _SERVICE_ALSO = ["remote-service-installation"]  # a 4697 after a network logon is a remote install as well
 ALSO = {"psexec": ["suspicious-service-creation", *_SERVICE_ALSO],
         "admin-share": ["remote-code-execution", *_SERVICE_ALSO],
@@ -359,12 +363,9 @@ def plan_attacks(d: Domain, seed: int, t0: int, t1: int, types: list[str],
         gap = t1 - start
         room = gap - min(MIN, gap // 10)  # every attack event stays inside the run
         atk.b.out = []
-        if kind in CHAINS:
-            parts: list[Part] = fn(atk, start, room)
-        else:
-            label_id = atk.tag(kind)
-            variant, entities = fn(atk, start, room)
-            parts = [(label_id, kind, variant, entities)]
+        label_id = atk.tag(kind)  # a chain tags each of its steps itself (this id then labels nothing)
+        result = fn(atk, start, room)
+        parts: list[Part] = result if isinstance(result, list) else [(label_id, kind, *result)]
         out = atk.b.out
         last = max(us for us, _ in out)
         if last > start + room:  # squeeze a scenario that outgrew a short run, keeping its order

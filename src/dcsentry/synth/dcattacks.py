@@ -100,6 +100,38 @@ class DirectoryAttacks:
                        "rights": ["DS-Replication-Get-Changes", "DS-Replication-Get-Changes-All"]}))
         return parts
 
+    def chain_service_on_dc(self, us: int, room: int) -> list[Part]:
+        """NTLM brute force on the SCCM service account (admin on every machine, DCs included) from a
+        compromised build server, the last guess right; then its credentials install a service on a DC
+        from there (issue 20's second chain). The build server is the attacker's alone: nothing else in
+        the synthetic domain uses it, so the story stays one incident."""
+        d, b, rng = self.d, self.b, self.rng
+        admin = d.services["svc_sccm"]
+        dc = rng.choice(d.dcs)
+        name = "BLD" + "".join(rng.choices(string.digits, k=2))
+        ws = Machine(name, f"{name}.{d.dns}", d.rid_sid(32000 + rng.randrange(900)),
+                     f"10.1.250.{rng.randint(10, 250)}", "server", dc)
+        server = d.servers.get("FS02") or next(iter(d.servers.values()))
+        lid = self.tag("brute-force")
+        tries = rng.randint(30, 45)
+        for i in range(tries):
+            us = b.ntlm(us, admin.sam, ws.name, server, 0 if i == tries - 1 else 0xC000006A)
+            us += rng.randint(1, 4) * 1000 * 1000
+        parts: list[Part] = [(lid, "brute-force", "ntlm-then-success",
+                              {"account": admin.sam, "account_sid": admin.sid, "attempts": tries, "source_ip": ws.ip,
+                               **self._src(ws), "dc": (server.dc or d.dcs[0]).fqdn, "guessed_accounts": [admin.sam]})]
+        us += rng.randint(3, 15) * MIN
+        lid = self.tag("remote-service-installation")
+        us, logon = self.session(us, dc, admin, ws)
+        name = "upd" + "".join(rng.choices(string.ascii_lowercase, k=4))
+        image = rf"%systemroot%\{name}.exe"
+        b.service(b.later(us, 300, 3000), dc, name, image, "user mode service", "demand start", "LocalSystem",
+                  admin, logon)
+        parts.append((lid, "remote-service-installation", "after-brute-force",
+                      {"actor": admin.sam, "actor_sid": admin.sid, "computer": dc.fqdn, "service_name": name,
+                       "image_path": image, "source_ip": ws.ip, **self._src(ws), "dc": dc.fqdn}))
+        return parts
+
     def nopac(self, us: int, room: int) -> tuple[str, dict]:
         """CVE-2021-42278/42287: a user adds a computer, clears its SPNs, renames it to a DC's name, asks a
         TGT as that name, renames it back, then gets a service ticket to the DC by S4U2self."""
