@@ -98,6 +98,7 @@ class Checks:
         self.ctx = ctx
         self.configure(cfg)
         self.gpo_editors = baseline.table("gpo_editors")  # "gpo|actor" -> first edit time
+        self.gpo_editor_accounts = baseline.table("gpo_editor_accounts")  # actor -> first GPO edit seen
         self.rbcd_known = baseline.table("rbcd_delegates")  # "target dn|delegate" -> first seen
         self.gpo_names: Lru = Lru(50_000)  # GPO GUID -> displayName seen in the stream
         self.changes: dict[str, Callable[[ChangeView], list[str]]] = {
@@ -264,18 +265,24 @@ class Checks:
         """A GPO created in the stream (5137): its creator is one of its editors."""
         v = ChangeView(ch)
         if v.gpo:
-            self.gpo_editors[f"{v.gpo}|{account_name(ch.actor) or ch.actor_sid.lower()}"] = ch.time.timestamp()
+            creator = account_name(ch.actor) or ch.actor_sid.lower()
+            self.gpo_editors[f"{v.gpo}|{creator}"] = ch.time.timestamp()
+            self.gpo_editor_accounts[creator] = self.gpo_editor_accounts.get(creator) or ch.time.timestamp()
 
     def _new_editor(self, v: ChangeView) -> list[str]:
-        """First edit of a GPO by an account. Pairs seen while the detector learns are its editors
-        (the alert says learning); after that, a new editor alerts."""
+        """An account editing group policy that was never seen editing any GPO. Version bumps by the
+        usual GPO editors are normal (reference B8), whichever GPO they touch: the (GPO, editor) pairs
+        are kept for the alert text, the editors themselves decide. Accounts seen while the detector
+        learns are editors (the alert says learning); after that, a new editor alerts."""
         if not v.gpo:
             return []
-        key = f"{v.gpo}|{account_name(v.ch.actor) or v.ch.actor_sid.lower()}"
-        if key in self.gpo_editors:
-            self.gpo_editors.move_to_end(key)
+        actor = account_name(v.ch.actor) or v.ch.actor_sid.lower()
+        key = f"{v.gpo}|{actor}"
+        self.gpo_editors[key] = self.gpo_editors.get(key) or v.ch.time.timestamp()
+        if actor in self.gpo_editor_accounts:
+            self.gpo_editor_accounts.move_to_end(actor)
             return []
-        self.gpo_editors[key] = v.ch.time.timestamp()
+        self.gpo_editor_accounts[actor] = v.ch.time.timestamp()
         v.learning = self.baseline.clock.learning("gpo-editors", v.ch.time, self.cfg.gpo_learning)
         return self._any(v)
 

@@ -109,7 +109,7 @@ RULES = _rows(
          severity="medium", why="the Default Domain (Controllers) Policy applies to every computer (every DC)"),
     Rule("gpo-new-editor", "gpo-change", frozenset({"versionnumber", "displayname", "flags", "gpcwqlfilter"}),
          "new-editor", GPC, writer="unplanned", severity="low",
-         why="first edit of this policy by this account (version bumps by its usual editors stay quiet)"),
+         why="first group policy edit by this account (version bumps by the usual GPO editors stay quiet)"),
     Rule("gpo-linked", "gpo-change", frozenset({"gplink"}), "gpo-linked", frozenset({"domaindns", "organizationalunit",
                                                                                      "site"}),
          writer="unplanned", severity="low", why="a policy now applies to the objects below this container"),
