@@ -50,6 +50,14 @@ if [[ ",$extras," == *",test,"* ]] && ! { [ -x /usr/sbin/rsyslogd ] && ls /usr/l
     echo "the RELP test needs Debian's rsyslog and rsyslog-relp: sudo apt-get install rsyslog rsyslog-relp" >&2; exit 1
   fi
 fi
+# The packaging test checks the shipped unit with systemd-analyze and drops to a user with setpriv.
+if [[ ",$extras," == *",test,"* ]] && ! command -v systemd-analyze >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd util-linux >/dev/null
+  else
+    echo "the packaging test needs systemd-analyze: sudo apt-get install systemd" >&2; exit 1
+  fi
+fi
 # The console's end-to-end test drives Debian's chromium through Playwright (never `playwright install`).
 if [[ ",$extras," == *",test,"* ]] && [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
