@@ -18,7 +18,8 @@ from typing import Any
 
 from ..alerts import ALERT_TYPES
 from ..model import Origin, iso_utc
-from .dcattacks import DirectoryAttacks, Part
+from .chains import ChainAttacks
+from .dcattacks import Part
 from .domain import FIRST, LAST, US, Account, Domain, Machine
 from .builder import Builder, Stamped, to_dt
 
@@ -78,7 +79,7 @@ def select(spec: str | Iterable[str] | None) -> list[str]:
     return [t for t in ATTACK_TYPES if t in names]
 
 
-class Attacks(DirectoryAttacks):
+class Attacks(ChainAttacks):
     """The scenario library. Each scenario appends events to the builder and returns (variant, entities)."""
 
     def __init__(self, d: Domain, seed: int, compact: bool = False) -> None:

@@ -29,7 +29,7 @@ from ...alerts import Alert
 from ...config import Detection
 from ..base import Incidents, Lru, add_unique, plural, trim
 from ..baseline import Baseline
-from .kerberos_base import KerberosDetector
+from .kerberos_base import KerberosDetector, note_ticket
 
 TYPE = "asrep-roasting"
 
@@ -70,12 +70,8 @@ class AsRepRoastingDetector(KerberosDetector):
         trim(win, t, self.cfg.asrep_window)
         a = self.incidents.raise_or_grow(TYPE, source, act.time, act.evidence, learning=learning and open_ is None)
         a.count += 1
-        a.protocol = "Kerberos"
-        add_unique(a.accounts, act.account)
-        add_unique(a.hosts, act.source_ip)
-        add_unique(a.dcs, act.host)
+        note_ticket(a, act, source)
         d = a.details
-        d["source"] = source
         etypes: dict = d.setdefault("etypes", {})
         etypes[act.account] = etype_name(act.etype)
         honey = acct in self.honey or (act.account_sid and act.account_sid in self.honey)

@@ -35,7 +35,7 @@ from ...alerts import Alert
 from ...config import Detection
 from ..base import Incidents, Lru, add_unique, plural, trim
 from ..baseline import Baseline
-from .kerberos_base import KerberosDetector
+from .kerberos_base import KerberosDetector, note_ticket
 
 TYPE = "kerberoasting"
 ETYPE_NOSUPP = 0xE  # KDC_ERR_ETYPE_NOSUPP
@@ -101,12 +101,8 @@ class KerberoastingDetector(KerberosDetector):
                                          start=earlier[0][5] if earlier else None,
                                          learning=learning and open_ is None)
         a.count += 1 + len(earlier)
-        a.protocol = "Kerberos"
-        add_unique(a.hosts, act.source_ip)
-        add_unique(a.accounts, act.account)
-        add_unique(a.dcs, act.host)
+        note_ticket(a, act, source)
         d = a.details
-        d["source"] = source
         services: dict = d.setdefault("services", {})
         for _, service, account, etype, *_ in [*earlier, (t, act.service, act.account, label)]:
             if service not in services and len(services) < 100:

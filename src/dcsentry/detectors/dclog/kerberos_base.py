@@ -4,8 +4,10 @@ honeytoken names/SIDs (a ticket for or by a decoy is always high), and run-time 
 from __future__ import annotations
 
 from ...activities.context import DomainContext, account_name
+from ...activities.dclog.kerberos import TicketRequest
+from ...alerts import Alert
 from ...config import Detection
-from ..base import Incidents
+from ..base import Incidents, add_unique
 from ..baseline import Baseline
 
 
@@ -21,3 +23,12 @@ class KerberosDetector:
         self.cfg = cfg.kerberos
         self.allowed = {s.upper() for s in (*cfg.exclude_sources, *cfg.kerberos.allowed_sources)}
         self.honey = {h.upper() if h.upper().startswith("S-1-") else account_name(h) for h in cfg.honeytokens}
+
+
+def note_ticket(a: Alert, act: TicketRequest, source: str) -> None:
+    """What every ticket alert records of a request: Kerberos, the client address, account, DC."""
+    a.protocol = "Kerberos"
+    add_unique(a.hosts, act.source_ip)
+    add_unique(a.accounts, act.account)
+    add_unique(a.dcs, act.host)
+    a.details["source"] = source

@@ -38,7 +38,7 @@ from ...alerts import Alert
 from ...config import Detection
 from ..base import Incidents, add_unique
 from ..baseline import Baseline
-from .kerberos_base import KerberosDetector
+from .kerberos_base import KerberosDetector, note_ticket
 
 TYPE = "overpass-the-hash"
 _TELLS = {
@@ -82,13 +82,9 @@ class OverpassTheHashDetector(KerberosDetector):
         a = self.incidents.raise_or_grow(TYPE, key, act.time, act.evidence,
                                          learning=tell == "profile" and learning and open_ is None)
         a.count += 1
-        a.protocol = "Kerberos"
-        add_unique(a.accounts, act.account)
-        add_unique(a.hosts, act.source_ip)
-        add_unique(a.dcs, act.host)
+        note_ticket(a, act, act.source_ip)
         d = a.details
-        d.update(account=act.account, source=act.source_ip, etype=etype_name(act.etype), realm=act.realm,
-                 preauth_type=act.preauth)
+        d.update(account=act.account, etype=etype_name(act.etype), realm=act.realm, preauth_type=act.preauth)
         add_unique(d.setdefault("tells", []), tell)
         if act.v2:
             d["v2"] = act.v2

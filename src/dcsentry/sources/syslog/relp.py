@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from ...slots import PeerSlots
 from .protocols import Consumer, Received, _endpoint
+from .tls import peer_common_name
 
 log = logging.getLogger("dcsentry.relp")
 SOFTWARE = "dcsentry"
@@ -230,11 +231,4 @@ def _open_reply(offers: bytes) -> str:
 
 def _client_name(writer: asyncio.StreamWriter) -> str | None:
     """RELP over TLS with client certificates: the verified subject's CN, as the TLS listener does."""
-    cert = writer.get_extra_info("peercert")
-    if not cert:
-        return None
-    for rdn in cert.get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                return str(value)
-    return None
+    return peer_common_name(writer.get_extra_info("peercert"))
