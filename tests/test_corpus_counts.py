@@ -6,6 +6,7 @@ all 36 files, damaged ones included, is the check that no reader silently drops 
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from dcsentry.formats import ReadStats
 from dcsentry.sources.files import read_paths
 
-from conftest import corpus, id_counts, jsonl_objects, manifest, manifest_entry, read_file_events, run_cli
+from conftest import CORPUS, corpus, id_counts, jsonl_objects, manifest, manifest_entry, read_file_events, run_cli
 
 ENTRIES = manifest()
 DAMAGED = [e["path"] for e in ENTRIES if e["parse_errors"] > 0]
@@ -99,3 +100,21 @@ def test_cli_jsonl_counts_match_manifest(rel: str) -> None:
         assert problem_lines == [], err
         assert "skipped" not in err
     assert f"{entry['records']} record(s) read" in err
+
+
+DC_LOG = json.loads((CORPUS / "dc-log" / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_dc_log_manifest_is_what_the_tests_expect() -> None:
+    assert len(DC_LOG) >= 50 and all(e["event_counts"] for e in DC_LOG)
+
+
+@pytest.mark.parametrize("entry", DC_LOG, ids=[e["path"] for e in DC_LOG])
+def test_dc_log_counts_match_their_manifest(entry: dict[str, Any]) -> None:
+    """The DC-log recordings (corpus/dc-log/manifest.json, paths relative to corpus/dc-log): every
+    event read, none invented, whatever carried it (EVTX or a zip of shipper JSON)."""
+    events, stats = read_file_events(CORPUS / "dc-log" / entry["path"])
+    assert id_counts(events) == entry["event_counts"]
+    assert len(events) == stats.records == entry["records"]
+    if entry["parse_errors"] == 0:
+        assert stats.skipped_total == 0, [str(p) for p in stats.problems]
