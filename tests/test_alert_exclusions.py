@@ -113,7 +113,10 @@ def test_an_exclusion_set_through_the_api_suppresses_and_keeps_the_alert_from_th
             def forwarded() -> set[str]:
                 if not ocsf.exists():
                     return set()
-                return {json.loads(x)["finding_info"]["uid"] for x in ocsf.read_text().splitlines()}
+                lines = [json.loads(x) for x in ocsf.read_text().splitlines()]
+                # Detection Findings, and the alerts named by the Incident Findings beside them (class 2005)
+                return {e["finding_info"]["uid"] for e in lines if e["class_uid"] == 2004} | {
+                    f["uid"] for e in lines if e["class_uid"] == 2005 for f in e["finding_info_list"]}
 
             wait_for(lambda: brute["id"] in forwarded(), what="the brute-force alert in the OCSF file")
             assert group["id"] not in forwarded()
