@@ -19,6 +19,8 @@ TYPE = "account-enumeration"
 
 
 class AccountEnumerationDetector:
+    accepts = (AuthActivity,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents) -> None:
         self.cfg = cfg.account_enumeration
         self.exclude = {s.upper() for s in cfg.exclude_sources}

@@ -76,6 +76,8 @@ class SourceWindow:
 
 
 class BruteForceDetector:
+    accepts = (AuthActivity,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline) -> None:
         self.cfg = cfg.brute_force
         self.spray_max = cfg.password_spray.max_per_account

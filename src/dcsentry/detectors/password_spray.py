@@ -24,6 +24,8 @@ _MAX_ACCOUNTS = 20_000
 
 
 class PasswordSprayDetector:
+    accepts = (AuthActivity,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline) -> None:
         self.cfg = cfg.password_spray
         self.exclude = {s.upper() for s in cfg.exclude_sources}

@@ -16,6 +16,8 @@ TYPE = "remote-code-execution"
 
 
 class RemoteCodeExecutionDetector:
+    accepts = (ServiceCreation,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, dcs: set[str]) -> None:
         self.incidents = incidents
         self.dcs = dcs

@@ -20,6 +20,8 @@ TYPE = "sensitive-group-addition"
 
 
 class SensitiveGroupDetector:
+    accepts = (GroupChange,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline) -> None:
         self.cfg = cfg.sensitive_group
         self.incidents = incidents

@@ -19,6 +19,8 @@ def creator(act: ServiceCreation) -> str:
 
 
 class SuspiciousServiceDetector:
+    accepts = (ServiceCreation,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, dcs: set[str]) -> None:
         self.threshold = cfg.service_creation.score
         self.incidents = incidents

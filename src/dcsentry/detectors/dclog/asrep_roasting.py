@@ -35,6 +35,8 @@ TYPE = "asrep-roasting"
 
 
 class AsRepRoastingDetector(KerberosDetector):
+    accepts = (TicketRequest,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
         super().__init__(cfg, incidents, baseline, ctx)
         # (account, source) -> [first seen, last seen, alerted 0/1, seen while learning 0/1]

@@ -22,6 +22,8 @@ TYPE = "dsrm-password-change"
 
 
 class DsrmPasswordDetector:
+    accepts = (AccountChange,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, ctx: DomainContext) -> None:
         self.incidents = incidents
         self.allowed = allow_set(cfg.account_changes.dsrm_allowed)

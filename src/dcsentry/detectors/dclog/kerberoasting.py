@@ -48,6 +48,8 @@ def user_service(act: TicketRequest) -> bool:
 
 
 class KerberoastingDetector(KerberosDetector):
+    accepts = (TicketRequest,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
         super().__init__(cfg, incidents, baseline, ctx)
         self.pairs = baseline.table("kerberoasting.pairs")  # (source, service) -> last time seen, no alert

@@ -50,6 +50,8 @@ _TELLS = {
 
 
 class OverpassTheHashDetector(KerberosDetector):
+    accepts = (TicketRequest,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
         super().__init__(cfg, incidents, baseline, ctx)
         self.profile = baseline.table("overpass-the-hash.tgts")  # account -> [first, AES TGTs, RC4 TGTs, last AES]

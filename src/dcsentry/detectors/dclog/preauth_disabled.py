@@ -25,6 +25,8 @@ _EVENTS = frozenset({4720, 4738, 4741, 4742})
 
 
 class PreauthDisabledDetector:
+    accepts = (AccountChange,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, ctx: DomainContext) -> None:
         self.incidents = incidents
         self.ctx = ctx

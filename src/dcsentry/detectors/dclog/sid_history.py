@@ -26,6 +26,8 @@ _SID = re.compile(r"S-1-[0-9-]+", re.I)
 
 
 class SidHistoryDetector:
+    accepts = (AccountChange,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, ctx: DomainContext) -> None:
         self.incidents = incidents
         self.ctx = ctx

@@ -49,6 +49,8 @@ def risky(act: TrustChange) -> bool:
 
 
 class TrustDetector:
+    accepts = (TrustChange,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents) -> None:
         self.planned = {p.lower() for p in cfg.tampering.planned_trusts}
         self.incidents = incidents
