@@ -27,7 +27,6 @@ UNRELATED = [PURPLESHARP, OTRF / "empire_mimikatz_backupkeys_dcerpc_smb_lsarpc.z
              OTRF / "auditpol_system_user_auditpolicy_modification.zip",
              CORPUS / "dc-log/evtx/evtx-to-mitre-attack/ID4662-DCsync attack using Mimikatz.evtx",
              CORPUS / "dc-log/evtx/evtx-attack-samples/persistence_security_dcshadow_4742.evtx"]
-needs_corpus = pytest.mark.skipif(not PURPLESHARP.exists(), reason="shared corpus not mounted")
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
 
 
@@ -35,7 +34,6 @@ def _file_of(alert: Alert) -> set[str]:
     return {e.origin.split("!")[0].rsplit("@", 1)[0] for e in alert.evidence if e.origin}
 
 
-@needs_corpus
 def test_purplesharp_spray_then_kerberoast_is_one_incident():
     """A spray over NTLM named WORKSTATION5 and a Kerberoast from 172.18.39.5: one host, learned from the
     workstation's own outbound 5156s, so one incident."""
@@ -54,7 +52,6 @@ def test_purplesharp_spray_then_kerberoast_is_one_incident():
     assert len(IncidentEngine().link_all(alerts)) == 2
 
 
-@needs_corpus
 def test_unrelated_recordings_do_not_merge():
     """Eight recordings of different labs and days hunted together: every incident holds one file's alerts,
     and the purplesharp story is still exactly its two alerts."""
@@ -191,7 +188,6 @@ def test_health_alerts_have_no_incident():
     assert eng.link(h) is None and h.incident is None
 
 
-@needs_corpus
 def test_hunt_cli_prints_incidents_and_jsonl_carries_them(tmp_path):
     exe = [sys.executable, "-m", "dcsentry.cli", "hunt", str(PURPLESHARP)]
     out = subprocess.run([*exe, "--incidents"], capture_output=True, text=True, check=True).stdout

@@ -63,17 +63,14 @@ def summary(row: tuple) -> dict:
             "summary": first[:300], "entities": d.get("entities", {"accounts": [], "hosts": [], "dcs": []})}
 
 
-def list_alerts(store: Any, f: AlertFilter, limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
-    """Newest first (by start, then id); returns the page and the cursor of the next one."""
-    where, args = [], []
+def filter_conditions(f: AlertFilter, start_col: str = "a.start_utc") -> tuple[list[str], list[Any]]:
+    """The WHERE conditions and arguments of an alert filter (alerts as `a`, entities as `e`), shared
+    by the alert list and its chart so both always count the same alerts."""
+    where: list[str] = []
+    args: list[Any] = []
     if f.entity:
-        sql = f"SELECT {_SUMMARY} FROM alert_entities e JOIN alerts a ON a.id = e.alert_id"
         where.append("e.entity = ?")
         args.append(f.entity.strip().lower())
-        order_cols = ("e.start_utc", "e.alert_id")
-    else:
-        sql = f"SELECT {_SUMMARY} FROM alerts a"
-        order_cols = ("a.start_utc", "a.id")
     for col, val in (("a.type", f.type), ("a.severity", f.severity), ("a.status", f.status), ("a.kind", f.kind)):
         if val:
             where.append(f"{col} = ?")
@@ -82,8 +79,20 @@ def list_alerts(store: Any, f: AlertFilter, limit: int = 50, cursor: str | None 
         where.append("a.end_utc >= ?")
         args.append(f.since)
     if f.until:
-        where.append(f"{order_cols[0]} <= ?")
+        where.append(f"{start_col} <= ?")
         args.append(f.until)
+    return where, args
+
+
+def list_alerts(store: Any, f: AlertFilter, limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
+    """Newest first (by start, then id); returns the page and the cursor of the next one."""
+    if f.entity:
+        sql = f"SELECT {_SUMMARY} FROM alert_entities e JOIN alerts a ON a.id = e.alert_id"
+        order_cols = ("e.start_utc", "e.alert_id")
+    else:
+        sql = f"SELECT {_SUMMARY} FROM alerts a"
+        order_cols = ("a.start_utc", "a.id")
+    where, args = filter_conditions(f, order_cols[0])
     if cursor:
         start, aid = decode_cursor(cursor)
         where.append(f"({order_cols[0]}, {order_cols[1]}) < (?, ?)")

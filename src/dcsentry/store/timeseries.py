@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from .console import AlertFilter
+from .console import AlertFilter, filter_conditions
 
 SEVERITIES = ("high", "medium", "low")
 MAX_ALERTS = 20_000  # a chart of more reads the newest this many (said under the chart)
@@ -66,22 +66,10 @@ class AlertSeries:
 
 def alert_series(store: Any, f: AlertFilter) -> AlertSeries:
     """Alerts matching the list's filters, by the slot their activity started in and by type."""
-    where, args = [], []
     sql = "SELECT a.start_utc, a.type, a.severity FROM alerts a"
     if f.entity:
         sql += " JOIN alert_entities e ON a.id = e.alert_id"
-        where.append("e.entity = ?")
-        args.append(f.entity.strip().lower())
-    for col, val in (("a.type", f.type), ("a.severity", f.severity), ("a.status", f.status), ("a.kind", f.kind)):
-        if val:
-            where.append(f"{col} = ?")
-            args.append(val)
-    if f.since:
-        where.append("a.end_utc >= ?")
-        args.append(f.since)
-    if f.until:
-        where.append("a.start_utc <= ?")
-        args.append(f.until)
+    where, args = filter_conditions(f)
     if where:
         sql += " WHERE " + " AND ".join(where)
     rows = store.query(sql + " ORDER BY a.start_utc DESC LIMIT ?", (*args, MAX_ALERTS + 1))

@@ -30,7 +30,7 @@ from .directory_rules import DEFAULT_GPOS, PLAIN_PRIMARY, PRIVILEGED_PRIMARY, RU
 
 _RANK = {"low": 0, "medium": 1, "high": 2}
 WRITE_DAC, WRITE_OWNER = 0x40000, 0x80000
-TODO = {
+ADVICE = {
     "dcsync-rights": "Remove the ACE from the domain root's permissions, check whether the trustee already replicated "
                      "(DCSync alerts, 4662 on the domain root), and treat the writer as compromised; after a "
                      "PrivExchange-style relay, patch Exchange and remove its WriteDacl on the domain.",
@@ -205,7 +205,7 @@ class DirectoryChangeDetector:
         tail = seen + (f" The key was then used: a PKINIT TGT for {target} was issued at {used['time']}"
                 f"{' to ' + used['source'] if used.get('source') else ''}." if used else "")
         return (f"{who}{src} changed {attr} of {obj} on {', '.join(a.dcs)} ({plural(a.count, 'change')}): {what}. "
-                f"{'. '.join(w.rstrip('.') for w in d.get('why', []))}.{tail} {TODO[a.type]}")
+                f"{'. '.join(w.rstrip('.') for w in d.get('why', []))}.{tail} {ADVICE[a.type]}")
 
     # -- change tests: what was written, in words ("" / [] = no match) -------------------------------
     def _pgid_twin(self, target: str, ch: DirectoryChange) -> bool:
