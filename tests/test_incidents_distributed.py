@@ -13,12 +13,12 @@ from conftest import read_file_events
 from natskit import Cluster, NatsServer, bus_config
 from servekit import frame, send_tcp, wait_for
 from storekit import pg_database, pg_url  # noqa: F401
-from test_incidents import PURPLESHARP, needs_corpus
+from test_incidents import PURPLESHARP
 from test_incidents_serve import WANTED
 
 from dcsentry.synth.render import to_evtx_json
 
-pytestmark = [pytest.mark.timeout(300), needs_corpus]
+pytestmark = [pytest.mark.timeout(300)]
 
 
 def test_one_incident_whichever_worker_saw_which_alert(tmp_path, pg_url) -> None:  # noqa: F811

@@ -13,12 +13,12 @@ from conftest import read_file_events
 from playwright.sync_api import expect, sync_playwright
 from servekit import frame, send_tcp, wait_for
 from test_console_e2e import ARGS, CHROMIUM
-from test_incidents import PURPLESHARP, needs_corpus
+from test_incidents import PURPLESHARP
 from webkit import artifacts, base_url, client, start
 
 from dcsentry.synth.render import to_evtx_json
 
-pytestmark = [pytest.mark.timeout(300), needs_corpus]
+pytestmark = [pytest.mark.timeout(300)]
 WANTED = {4624, 4625, 4768, 4769, 4776, 5156}
 
 

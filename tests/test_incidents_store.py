@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from storekit import pg_database, pg_url, store_url  # noqa: F401 - fixtures
-from test_incidents import PURPLESHARP, _alert, needs_corpus
+from test_incidents import PURPLESHARP, _alert
 
 from dcsentry.config import Detection
 from dcsentry.formats import ReadStats
@@ -19,7 +19,6 @@ from dcsentry.store.rows import Batch
 from dcsentry.store.store import open_store
 
 
-@needs_corpus
 def test_linked_once_through_the_forwarder_and_kept(store_url: str, tmp_path) -> None:  # noqa: F811
     alerts, engine = hunt([str(PURPLESHARP)], Detection(), ReadStats())
     store = open_store(store_url, tmp_path)
