@@ -50,14 +50,14 @@ from rsyslog import ensure_installed, version
 # -- the service's stages alone, in this process, for the reading of the rows -----------------------
 
 def ceilings(folder: Path, spool_rows: int, process_rows: int) -> dict:
-    """Messages/s of (a) the spool's append (dcsentry.store.spool.Spool, 1000-message durable
-    transactions, one spool row each, as a TCP connection's batches) and (b) the processor
-    (decode + detect + store, Processor.step) over what (a) wrote, each on one core with nothing
+    """Messages/s of (a) the intake (runtime.decode.IntakeDecoder + the spool's append, 1000-message
+    durable transactions, one spool row each, as a TCP connection's batches) and (b) the detection
+    process (detect + store, Processor.step) over what (a) wrote, each on one core with nothing
     else of the service running."""
     from dcsentry.config import Config
-    from dcsentry.service.decode import decode_message
-    from dcsentry.service.processor import Processor
-    from dcsentry.store.spool import Spool
+    from dcsentry.runtime.decode import IntakeDecoder
+    from dcsentry.runtime.processor import Processor
+    from dcsentry.sources.spool import Spool
     from dcsentry.store.store import open_store
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -66,11 +66,13 @@ def ceilings(folder: Path, spool_rows: int, process_rows: int) -> dict:
                for first in range(1, spool_rows + 1, 1000)]
     load = os.getloadavg()[0]
     c0, t0 = _cpu_self(), time.perf_counter()
+    decoder = IntakeDecoder(Config())
     for b in batches:
-        spool.append(b)
+        msgs = decoder.decode_all([(data, at, "tcp://" + peer, t) for at, peer, t, data in b])
+        spool.append([(m.received_at, m.peer, m.kind, m.data) for m in msgs])
     spool_s, spool_cpu = time.perf_counter() - t0, _cpu_self() - c0
     store = open_store("sqlite:dcsentry.db", folder)
-    proc = Processor(store, spool, Config().detection, decode_message)
+    proc = Processor(store, spool, Config())
     n, c0, t0 = 0, _cpu_self(), time.perf_counter()
     while n < process_rows:
         k = proc.step()

@@ -42,7 +42,7 @@ from dcsentry.activities.builder import ActivityBuilder
 from dcsentry.alerts import Alert, Evidence
 from dcsentry.audit.requirements import health_key
 from dcsentry.model import Origin
-from dcsentry.service.decode import decode_message
+from dcsentry.formats.siem import parse_with_layout as decode_message
 from dcsentry.store.rows import Batch
 from dcsentry.store.store import open_store
 

@@ -23,8 +23,9 @@ from rsyslog import Rsyslog
 class Dcsentry:
     name = "dcsentry"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, extra: list[str] | None = None) -> None:
         self.folder = folder
+        self.extra = list(extra or [])  # more `serve` options (bench_wire.py: --forward to its CEF sink)
         self.proc: subprocess.Popen | None = None
         self.lines: list[str] = []
 
@@ -33,7 +34,7 @@ class Dcsentry:
             shutil.rmtree(self.folder)
         self.folder.mkdir(parents=True)
         cmd = dcsentry_cmd() + ["serve", "--data-dir", str(self.folder), "--syslog-udp", "127.0.0.1:0",
-                                "--syslog-tcp", "127.0.0.1:0", "--web", "off"]
+                                "--syslog-tcp", "127.0.0.1:0", "--web", "off", *self.extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      stdin=subprocess.DEVNULL)
         ports: dict[str, int] = {}

@@ -175,3 +175,95 @@ def isolated_read(data: bytes, fmt: str | None = None, source: str = "fuzz.bin",
     if kind == "error":
         raise AssertionError("in the reading child process:\n" + rest[0])
     return rest[0], rest[1]
+
+
+# -- what a test needs: markers (registered in pyproject.toml, described in docs/testing.md) ----------
+# `needs_pg`, `needs_nats`, `needs_kdc`, `browser` and `integration` (a subprocess or a network server
+# of the test's own: the dcsentry CLI or `serve`, rsyslog, a loopback listener, forked children) sit
+# on the test modules (`pytestmark`) or tests; the fixtures below add theirs here. Every test with
+# none of them (nor `slow`) is `unit`, and a unit test that starts a process, forks, opens an
+# Internet socket or connects to PostgreSQL fails with what to mark it instead (`_guard`).
+FIXTURE_MARKS = {"pg_url": "needs_pg", "pg_database": "needs_pg", "nats_server": "needs_nats",
+                 "realm": "needs_kdc", "browser": "browser"}
+NOT_UNIT = ("needs_pg", "needs_nats", "needs_kdc", "browser", "integration", "slow")
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects: the marks added here count
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, mark in FIXTURE_MARKS.items():
+            if fixture in names:
+                item.add_marker(mark)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("store_url") == "postgresql":  # storekit's store_url
+            item.add_marker("needs_pg")
+        if not any(item.get_closest_marker(m) for m in NOT_UNIT):
+            item.add_marker("unit")
+
+
+class _Guard:
+    """While a `unit` test runs (setup, call, teardown), what it must not do fails it. Only the main
+    thread is watched: a thread left behind by an earlier service test must not fail a unit test."""
+
+    active: pytest.Item | None = None
+    seen: list[str] = []
+
+    @classmethod
+    def check(cls, what: str) -> None:
+        import threading
+
+        if cls.active is not None and threading.current_thread() is threading.main_thread():
+            msg = (f"{cls.active.nodeid} is marked unit (it has no needs_* / integration marker) but {what}: "
+                   "mark it with what it needs (docs/testing.md)")
+            cls.seen.append(msg)
+            raise AssertionError(msg)
+
+    @classmethod
+    def install(cls) -> None:
+        import multiprocessing.process
+        import socket
+
+        inet = (socket.AF_INET, socket.AF_INET6)
+
+        def wrap(owner: Any, name: str, what: str, when: Any = None) -> None:
+            real = getattr(owner, name)
+
+            def guarded(*args: Any, **kwargs: Any) -> Any:
+                if when is None or when(*args):
+                    cls.check(what)
+                return real(*args, **kwargs)
+
+            setattr(owner, name, guarded)
+
+        wrap(subprocess.Popen, "__init__", "starts a subprocess")
+        wrap(os, "fork", "forks a child process")
+        wrap(multiprocessing.process.BaseProcess, "start", "starts a process (multiprocessing)")
+        for name in ("bind", "connect", "connect_ex", "sendto"):
+            wrap(socket.socket, name, f"uses an Internet socket ({name})", lambda s, *_: s.family in inet)
+        try:
+            import psycopg
+        except ImportError:  # pragma: no cover - the test extra installs it
+            return
+        wrap(psycopg, "connect", "connects to PostgreSQL")
+
+
+_Guard.install()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    _Guard.active = item if item.get_closest_marker("unit") else None
+    try:
+        return (yield)
+    finally:
+        _Guard.active = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    _Guard.seen.clear()
+    result = yield
+    if _Guard.seen:  # raised, but caught and swallowed by the code under test: still a failure
+        raise AssertionError(_Guard.seen[0])
+    return result

@@ -7,7 +7,10 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 
-from eventfactory import DC, DOMAIN_SID, FIELDS, _TASK, make
+from eventfactory import DC, DOMAIN_SID, FIELDS, _TASK, make, of_type, run
+from dcsentry.activities.builder import ActivityBuilder
+from dcsentry.activities.dclog.directory import DirectoryChange
+from dcsentry.config import Detection
 from dcsentry.model import WindowsEvent
 
 SUBJECT = ("SubjectUserSid", "SubjectUserName", "SubjectDomainName", "SubjectLogonId")
@@ -105,3 +108,25 @@ OU_SD = ("O:DAG:DAD:AI(OA;;CCDC;bf967a86-0de6-11d0-a285-00aa003049e2;;AO)(A;;RPW
          "(A;;RPLCLORC;;;AU)(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;SY)")
 GPO_SD = ("O:DAG:DAD:PAI(OA;CI;CR;edacfd8f-ffb3-11d1-b41d-00a0c968f939;;AU)"
           "(A;;CCDCLCSWRPWPDTLOSDRCWDWO;;;DA)(A;CI;LCRPLORC;;;ED)(A;CI;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;SY)")
+
+
+# -- shared by the test_dclog_directory_* files -------------------------------------------------
+USER_DN = "CN=bob,CN=Users,DC=contoso,DC=local"
+PC_DN = "CN=WS01,OU=Workstations,DC=contoso,DC=local"
+GPO = "{8A1C4E62-2F65-4C77-A1C0-3C5E2C7B1F10}"
+GPO_DN = f"CN={GPO},CN=Policies,CN=System,DC=contoso,DC=local"
+ATTACKER_PC = ("ATTACK01$", f"{DOMAIN_SID}-1701")
+KCL = "B:828:0002000020000173E5A4D3C1B2A09F8E7D6C5B4A39281706F5E4D3C2B1A09F8E7D6C5B4A3928:" + USER_DN
+
+
+def changes(events: list) -> list[DirectoryChange]:
+    b = ActivityBuilder()
+    out = []
+    for ev in events:
+        out += b.feed(ev)
+    out += b.flush()
+    return [a for a in out if isinstance(a, DirectoryChange)]
+
+
+def alerts(events: list, type_: str, cfg: Detection | None = None) -> list:
+    return of_type(run(events, cfg), type_)

@@ -9,8 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 from xml.sax.saxutils import escape, quoteattr
 
+from conftest import corpus
 from eventfactory import AUDIT_FAILURE, AUDIT_SUCCESS, DC, DOMAIN_SID, FIELDS, _TASK, event_xml
+from dcsentry.activities.context import Inventory
+from dcsentry.alerts import Alert
+from dcsentry.config import Detection
+from dcsentry.detectors.baseline import Baseline
+from dcsentry.detectors.engine import DetectionEngine
+from dcsentry.formats import ReadStats
 from dcsentry.formats.xml import parse_event_xml
+from dcsentry.hunt import hunt
 from dcsentry.model import WindowsEvent
 
 FIELDS.setdefault(4769, ("TargetUserName", "TargetDomainName", "ServiceName", "ServiceSid", "TicketOptions",
@@ -93,3 +101,25 @@ def v2_tgt(keys: dict[str, str], advertized: dict[str, str], preauth_etype: str 
 def v2_tgs(keys: dict[str, str], advertized: dict[str, str]) -> dict[str, str]:
     return {"RequestTicketHash": "-", "ResponseTicketHash": "-", **keys, **advertized,
             "SessionKeyEncryptionType": "0x17"}
+
+
+# -- shared by the test_dclog_kerberos_* files ---------------------------------------------------
+DAY = 86400.0
+KERBEROS_TYPES = ("kerberoasting", "asrep-roasting", "golden-ticket", "overpass-the-hash")
+EVTX = "dc-log/evtx/evtx-to-mitre-attack/"
+
+
+def hunted(rel: str, type_: str) -> list[Alert]:
+    alerts, _ = hunt([str(corpus(rel))], Detection(), ReadStats())
+    return [a for a in alerts if a.type == type_]
+
+
+def engine_with(inv: Inventory | None = None, cfg: Detection | None = None) -> DetectionEngine:
+    return DetectionEngine(cfg or Detection(), Baseline(), inventory=inv)
+
+
+def feed(engine: DetectionEngine, events: list) -> DetectionEngine:
+    for ev in events:
+        engine.feed(ev)
+    engine.finish()
+    return engine

@@ -71,6 +71,7 @@ def test_a_suppressed_alert_is_stored_but_not_queued_for_the_sinks(tmp_path: Pat
     store.close()
 
 
+@pytest.mark.integration
 def test_hunt_marks_what_the_configuration_excludes(tmp_path: Path) -> None:
     cfg = tmp_path / "dcsentry.toml"
     cfg.write_text('[detection]\nalert_exclusions = ["dcsync account=*", "log-cleared destination=nonesuch"]\n')
@@ -85,6 +86,7 @@ def test_hunt_marks_what_the_configuration_excludes(tmp_path: Path) -> None:
     assert any(a["type"] == "log-cleared" for a in alerts)
 
 
+@pytest.mark.integration
 @pytest.mark.timeout(240)
 def test_an_exclusion_set_through_the_api_suppresses_and_keeps_the_alert_from_the_sinks(tmp_path: Path) -> None:
     ocsf = tmp_path / "alerts.ocsf.jsonl"

@@ -122,6 +122,7 @@ def test_sigma_alert_claims_every_tactic_and_its_rule() -> None:
     assert doc["rule"]["ruleset"] == "sigma" and doc["threat"]["technique"]["subtechnique"]["name"] == ["DCSync"]
 
 
+@pytest.mark.integration
 def test_hunt_ocsf_ecs_and_jsonl_agree_on_the_corpus_and_are_schema_valid(corpus: dict[str, list[dict]]) -> None:
     plain, ocsf, ecs = corpus["jsonl"], corpus["ocsf"], corpus["ecs"]
     assert len(plain) >= 30 and len(plain) == len(ocsf) == len(ecs)
@@ -155,6 +156,7 @@ def test_file_sink_rotates_by_size_and_keeps_every_line(tmp_path: Path) -> None:
     assert all(ocsfkit.errors(ev) == [] for ev in lines)
 
 
+@pytest.mark.integration
 def test_ecs_over_tcp_is_newline_delimited_json() -> None:
     srv = socket.create_server(("127.0.0.1", 0))
     got: list[bytes] = []
@@ -180,6 +182,7 @@ def test_ecs_over_tcp_is_newline_delimited_json() -> None:
     assert all(ecskit.errors(d) == [] for d in docs)
 
 
+@pytest.mark.integration
 def test_attack_layer_is_a_navigator_layer_of_builtin_types_and_sigma_rules() -> None:
     out = subprocess.run([*DCSENTRY, "attack-layer", "--sigma", str(SHARED / "sigma" / "rules")],
                          capture_output=True, timeout=300)

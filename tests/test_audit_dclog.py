@@ -141,6 +141,7 @@ def test_real_auditpol_backup_and_a_ca_filter(tmp_path: Path) -> None:
     assert next(c for c in v.settings if c.setting == CA_FILTER_SETTING).status == "yes"
 
 
+@pytest.mark.integration
 def test_cli_json_lists_blind_alert_types_per_event(tmp_path: Path) -> None:
     res = run_cli("audit", "--json", SPANISH)
     doc = json.loads(res.stdout)

@@ -7,6 +7,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import CORPUS, run_cli
 from eventfactory import AUDIT_FAILURE, DC, group_change, ntlm_4776, ntlm_8004
 from eventfactory import event_xml as xml_of
@@ -15,7 +17,7 @@ from dcsentry.audit.logs import LogEvidence
 from dcsentry.audit.requirements import REQUIREMENTS, health_key, overdue
 from dcsentry.audit.verdict import decide
 from dcsentry.config import Health
-from dcsentry.service.health import HealthChecker
+from dcsentry.runtime.health import HealthChecker
 from dcsentry.store.rows import Batch
 from dcsentry.store.store import open_store
 
@@ -50,6 +52,7 @@ def _audit_events(*paths: str) -> tuple[int, dict]:
     return res.returncode, json.loads(res.stdout)
 
 
+@pytest.mark.integration
 def test_two_days_without_8004_is_missing(tmp_path: Path) -> None:
     log = _log(tmp_path, "security.xml", [_xml_4776(0), _xml_4776(60, "0xc000006a"), _xml_4776(2 * DAY)])
     code, doc = _audit_events(log)
@@ -64,6 +67,7 @@ def test_two_days_without_8004_is_missing(tmp_path: Path) -> None:
     assert doc["events"]["4776"]["status"] == "yes"  # successes and failures seen: proven
 
 
+@pytest.mark.integration
 def test_all_required_seen_exit_zero(tmp_path: Path) -> None:
     sec = _log(tmp_path, "security.xml", [_xml_4776(0), _xml_4776(5, "0xc000006a"), _xml_4776(2 * DAY)])
     ntlm = _log(tmp_path, "ntlm.xml", [_xml_8004(10)])
@@ -84,6 +88,7 @@ def test_8004_counts_only_on_the_ntlm_channel_and_8005_counts(tmp_path: Path) ->
     assert health_key(8004, "Security", DC) is None
 
 
+@pytest.mark.integration
 def test_short_logs_cannot_tell(tmp_path: Path) -> None:
     code, doc = _audit_events(_log(tmp_path, "s.xml", [_xml_8004(0), _xml_8004(3600)]))
     assert doc["logs"]["DC01"]["requirements"]["credential-validation"]["status"] == "too-early"
@@ -129,6 +134,7 @@ def test_same_rule_as_the_service_health_alerts(tmp_path: Path) -> None:
     store.close()
 
 
+@pytest.mark.integration
 def test_real_corpus_logs(tmp_path: Path) -> None:
     """Real recordings: a Security log (group changes) and a System log (7045 over five months, nothing else)."""
     base = CORPUS / "evtx/omerbenamram-evtx"

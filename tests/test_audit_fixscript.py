@@ -7,6 +7,8 @@ import codecs
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import SHARED, run_cli
 from dcsentry.audit.exports import read_exports
 from dcsentry.audit.fixscript import AUDIT_CSV_HEADER, write_fix_script
@@ -80,6 +82,7 @@ def test_nothing_to_change_when_ready(tmp_path: Path) -> None:
     assert "Nothing to change" in (second / "auditpol.cmd").read_text("ascii")
 
 
+@pytest.mark.integration
 def test_cli_fix_script_then_audit(tmp_path: Path) -> None:
     out = tmp_path / "fix"
     res = run_cli("audit", "--json", "--fix-script", str(out), SPANISH)

@@ -106,6 +106,7 @@ def test_everything_set_is_ready(tmp_path: Path) -> None:
     assert v.conflicts == []
 
 
+@pytest.mark.integration
 def test_cli_everything_set_exit_zero_and_json_shape(tmp_path: Path) -> None:
     res = run_cli("audit", "--json", write(tmp_path, "a.csv", utf16(auditpol_get(ALL_SET))),
                   write(tmp_path, "s.inf", utf16(inf(registry=NTLM_ALL))), write(tmp_path, "f.txt", CERTUTIL_127))
@@ -116,6 +117,7 @@ def test_cli_everything_set_exit_zero_and_json_shape(tmp_path: Path) -> None:
         assert e["status"] == "yes" and e["fix"] == [] and e["blind"] == []
 
 
+@pytest.mark.integration
 def test_cli_table_names_each_event(tmp_path: Path) -> None:
     res = run_cli("audit", write(tmp_path, "a.csv", audit_csv({CV: 2, SGM: 1})))
     out = res.stdout.decode()
@@ -356,6 +358,7 @@ def test_malformed_file_error_names_file_and_line(tmp_path: Path, name: str, dat
     assert words in str(err) and str(err).startswith(f"{path}:{line}: ")
 
 
+@pytest.mark.integration
 def test_cli_malformed_exit_2_with_file_and_line(tmp_path: Path) -> None:
     good = write(tmp_path, "good.csv", audit_csv(ALL_SET))
     bad = write(tmp_path, "bad.csv", audit_csv({CV: 3}).replace(",,3", ",,9"))

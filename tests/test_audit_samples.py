@@ -38,6 +38,7 @@ def test_real_export_verdicts(entry: dict[str, Any]) -> None:
             assert v.blind, f"{eid} is {status} but names no blind detection"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("entry", [EXPECTED[0], EXPECTED[10], EXPECTED[12], EXPECTED[17]],
                          ids=lambda e: "+".join(e["files"]))
 def test_cli_json_matches_expected(entry: dict[str, Any]) -> None:
@@ -78,6 +79,7 @@ def test_deny_ntlm_settings_are_warned() -> None:
     assert "dc-secpol.inf:" in text  # names the line
 
 
+@pytest.mark.integration
 def test_gpo_directory_combines_audit_csv_and_template() -> None:
     """A GPO folder: audit.csv decides the subcategories, GptTmpl.inf the NTLM option."""
     res = run_cli("audit", "--json", str(SAMPLES / "nextinstall-gpo-audit"))

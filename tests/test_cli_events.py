@@ -19,6 +19,8 @@ import pytest
 from conftest import corpus, jsonl_objects, manifest, manifest_entry, run_cli
 from test_readers_agree import shape_wevtutil
 
+pytestmark = pytest.mark.integration
+
 GROUPS = "evtx/evtx-to-mitre-attack/ID4728-4756-Member added to sensitive domain groups.evtx"
 SERVICES = "evtx/evtx-to-mitre-attack/ID7045-New service for Mimikatz +npcap.evtx"
 NTLM = "evtx/evtx-attack-samples/privexchange_dirkjan.evtx"

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from servekit import Serve, wait_for
 from webkit import BRUTE, GROUP, PSEXEC, artifacts, base_url, cli_token, send_corpus, start
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(300)]
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]

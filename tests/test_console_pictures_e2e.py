@@ -16,7 +16,7 @@ from servekit import frame, send_tcp, wait_for
 from test_console_e2e import browser, login, shot  # noqa: F401  (the module's Chromium fixture)
 from webkit import BRUTE, GROUP, PSEXEC, artifacts, base_url, client, send_corpus, start
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(300)]
 ADMINSDHOLDER = "dc-log/evtx/evtx-to-mitre-attack/ID5136-AdminSDholder permissions changed.evtx"
 KERBEROAST = "dc-log/evtx/evtx-to-mitre-attack/ID4769-Kerberoast ticket with low encryption.evtx"
 REPR = re.compile(r"\[\{'|\{'[A-Za-z_]+': |\['[^\]]*'\]")  # what str() of a list or dict looks like

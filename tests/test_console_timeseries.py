@@ -11,7 +11,7 @@ from storekit import pg_database, pg_url, store_url  # noqa: F401 (fixtures)
 
 from dcsentry.store.rows import Batch
 from dcsentry.store.store import MINUTES_KEPT, open_store
-from dcsentry.store.timeseries import axis_for, dc_rates
+from dcsentry.web.timeseries import axis_for, dc_rates
 
 
 def batch(dc: str, eid: int, at: float, n: int) -> Batch:

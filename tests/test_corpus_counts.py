@@ -80,6 +80,7 @@ def test_ids_filter_counts_all_records() -> None:
     assert stats.records == manifest_entry(rel)["records"]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("rel", CLI_SUBSET)
 def test_cli_jsonl_counts_match_manifest(rel: str) -> None:
     """The real `dcsentry events PATH --jsonl` gives the manifest's counts; damage is reported on stderr."""

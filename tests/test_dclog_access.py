@@ -155,10 +155,9 @@ def test_dcsync_synthetic_run_time_allow_list_from_the_console() -> None:
     e = run([logon(0, "MSOL_0a1b2c3d", 1700, "0x10"), access(1, "MSOL_0a1b2c3d", 1700, "0x10")], cfg)
     assert alerts(e, "dcsync") == []
     from dcsentry.detectors.engine import DetectionEngine
-    from dcsentry.service.settings_watch import apply
 
     engine = DetectionEngine(Detection())
-    apply(engine, cfg)
+    engine.update_lists(cfg)
     for ev in (logon(0, "MSOL_0a1b2c3d", 1700, "0x10"), access(1, "MSOL_0a1b2c3d", 1700, "0x10")):
         engine.feed(ev)
     engine.finish()

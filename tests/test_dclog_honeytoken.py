@@ -9,7 +9,7 @@ import pytest
 
 from conftest import corpus
 from dcsentry.activities.context import Inventory
-from dcsentry.bus.wire import Router
+from dcsentry.runtime.routing import Router
 from dcsentry.config import Detection
 from dcsentry.detectors.engine import DetectionEngine
 from dcsentry.formats import ReadStats
@@ -197,7 +197,7 @@ def test_lookalikes_stay_quiet_synthetic() -> None:
 
 # -- distributed routing ---------------------------------------------------------------------------------------------
 def test_router_sends_every_honeytoken_event_to_the_token_partition_synthetic() -> None:
-    router = Router(Detection(honeytokens=[HT, HT_DN]), 16)
+    router = Router([HT, HT_DN], 16)
     hits = [tgs(0, HT, "SQL01$"), tgs(0, "eve", HT), logon(0, HT, HT_SID), account_event(4738, 0),
             account_event(4722, 0), account_event(4724, 0), account_event(4725, 0), account_event(4781, 0),
             ds_change(0, HT_DN), ds_change(0, "CN=svc-backup2,OU=x,DC=contoso,DC=local")]

@@ -12,6 +12,8 @@ import pytest
 from conftest import CORPUS, corpus
 from servekit import CefReceiver, Serve, corpus_json, frame, send_tcp, wait_for
 
+pytestmark = pytest.mark.integration
+
 EXPECTED: list[dict[str, Any]] = json.loads((CORPUS / "expected-dc-log.json").read_text(encoding="utf-8"))
 FILES = [e for e in EXPECTED if e["must"] and e["path"].startswith("dc-log/evtx/")]
 

@@ -245,17 +245,17 @@ def test_synthetic_trust_subject_is_the_actor() -> None:
 def test_health_alerts_reach_the_store_as_health_and_close_there(tmp_path) -> None:
     """The serve path: the pipeline stores the detector's health alert with kind "health", linked to
     its security alert, and its closing when auditing is back."""
-    from dcsentry.service.pipeline import Pipeline
+    from dcsentry.runtime.step import DetectionStep
     from dcsentry.store.rows import Batch
     from dcsentry.store.store import open_store
 
     store = open_store("sqlite:t.db", tmp_path)
     inv = Inventory()
     inv.add_dc("DC01")
-    pipe = Pipeline(DetectionEngine(Detection(), inventory=inv))
+    pipe = DetectionStep(DetectionEngine(Detection(), inventory=inv))
     for ev in (audit_change(0, "Credential Validation", "%%8448, %%8450"), cleared(1102, 1)):
         batch = Batch()
-        pipe.add(batch, ev, 0.0)
+        pipe.process(batch, ev, 0.0)
         store.commit_batch(batch)
     health = {a["type"]: a for a in store.alerts(kind="health")}
     assert set(health) == {"health:audit-policy-disabled", "health:log-cleared"}
@@ -263,7 +263,7 @@ def test_health_alerts_reach_the_store_as_health_and_close_there(tmp_path) -> No
     security = {a["type"]: a for a in store.alerts(kind="security")}
     assert security["log-cleared"]["details"]["health_alert"] == health["health:log-cleared"]["id"]
     batch = Batch()
-    pipe.add(batch, audit_change(60, "Credential Validation", "%%8449, %%8451"), 0.0)
+    pipe.process(batch, audit_change(60, "Credential Validation", "%%8449, %%8451"), 0.0)
     store.commit_batch(batch)
     [closed] = store.alerts(kind="health", type_="health:audit-policy-disabled")
     assert closed["status"] == "closed"

@@ -336,6 +336,7 @@ def test_bad_value_or_syntax_is_an_error(tmp_path: Path, text: str) -> None:
         load_config(p)
 
 
+@pytest.mark.integration
 def test_cli_refuses_an_unknown_setting(tmp_path: Path) -> None:
     p = tmp_path / "bad.toml"
     p.write_text("[detection.brute_force]\nthresold = 3\n", encoding="utf-8")

@@ -130,6 +130,7 @@ def state_where(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("pg_url")
 
 
+@pytest.mark.integration
 def test_hunt_state_flag_keeps_learning_between_runs(tmp_path: Path, state_where: str) -> None:
     """The same through the real CLI: `hunt --state` over two XML files a month apart."""
     db, day0, day30 = state_where, tmp_path / "day0.xml", tmp_path / "day30.xml"
@@ -155,6 +156,7 @@ def restarted_baseline(*files: Path) -> Baseline:
     return run(events).baseline
 
 
+@pytest.mark.integration
 def test_hunt_state_errors_are_plain(tmp_path: Path) -> None:
     """A URL of another kind is a usage error; an unreachable PostgreSQL says so, without a traceback."""
     day0 = tmp_path / "day0.xml"

@@ -16,6 +16,8 @@ from natskit import Cluster, NatsServer, bus_config
 from servekit import Serve, corpus_json, frame, send_tcp, wait_for
 from storekit import pg_database, pg_url  # noqa: F401
 
+pytestmark = [pytest.mark.needs_nats, pytest.mark.needs_pg, pytest.mark.integration]
+
 FILES = [  # (corpus file, sending host): every alert type, honeytokens (by account and by group member)
     ("evtx/deepbluecli/smb-password-guessing-security.evtx", "DESKTOP"),
     ("evtx/evtx-to-mitre-attack/ID4768-4771-Kerberos user enumeration (Kerbrute).evtx", "ROOTDC1"),

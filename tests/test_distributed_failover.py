@@ -25,6 +25,8 @@ from storekit import pg_database, pg_url  # noqa: F401
 
 from dcsentry.synth.render import to_evtx_json
 
+pytestmark = [pytest.mark.needs_nats, pytest.mark.needs_pg, pytest.mark.integration]
+
 SOURCES, ATTEMPTS = 24, 40
 
 

@@ -20,7 +20,7 @@ from storekit import pg_database, pg_url  # noqa: F401
 
 from dcsentry.synth.render import to_evtx_json
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.needs_nats, pytest.mark.needs_pg, pytest.mark.integration, pytest.mark.timeout(240)]
 
 DECOY = "svc-decoy"
 EXCLUDED, OTHER = "10.7.7.7", "10.7.7.8"  # a vulnerability scanner to exclude; an attacker not excluded

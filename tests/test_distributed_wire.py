@@ -6,13 +6,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from eventfactory import DC, T0, group_change, kerberos, logon_4625, ntlm_4776, ntlm_8004, service_7045
 from servekit import DCSENTRY
 
 from dcsentry.activities import AuthActivity
 from dcsentry.activities.builder import ActivityBuilder
-from dcsentry.bus.merge import merged_counters
-from dcsentry.bus.wire import Envelope, Router, dc_of, decode, detection_key, encode, msg_id, partition_of
+from dcsentry.runtime.counters import merged_counters
+from dcsentry.activities.keys import dc_of, detection_key
+from dcsentry.runtime.routing import Envelope, Router, decode, encode, msg_id, partition_of
 from dcsentry.config import Detection
 from dcsentry.model import WindowsEvent
 
@@ -31,7 +34,7 @@ def test_a_detection_key_is_the_source_the_detectors_count_by() -> None:
 
 
 def test_an_attack_from_one_source_stays_on_one_partition() -> None:
-    r = Router(Detection(), P)
+    r = Router([], P)
     brute = {r.route(logon_4625(i, f"user{i % 7}", ip="10.1.2.3"))[0] for i in range(50)}
     assert len(brute) == 1  # brute force and spray from 10.1.2.3: every attempt on one worker
     # the NTLM join: the 4776 and the 8004 that names the server meet on the same partition
@@ -58,7 +61,7 @@ def test_dc_log_events_meet_their_partners_on_one_partition() -> None:
 
 
 def test_honeytoken_events_also_go_flagged_to_the_token_partition() -> None:
-    r = Router(Detection(honeytokens=["CONTOSO\\decoy"]), P)
+    r = Router(["CONTOSO\\decoy"], P)
     ev = kerberos(4771, 1, "Decoy", "0x18", ip="10.1.2.3")
     routes = r.route(ev)
     assert routes[0] == (partition_of("src:10.1.2.3", P), False)
@@ -68,9 +71,10 @@ def test_honeytoken_events_also_go_flagged_to_the_token_partition() -> None:
     assert r.route(member)[1] == (partition_of("token:decoy", P), True)
 
 
+@pytest.mark.integration
 def test_partitions_are_stable_across_processes() -> None:
     """Every ingest node must route a key alike: a checksum, not Python's per-process salted hash."""
-    code = "from dcsentry.bus.wire import partition_of; print(partition_of('src:10.1.2.3', 16))"
+    code = "from dcsentry.runtime.routing import partition_of; print(partition_of('src:10.1.2.3', 16))"
     for seed in ("1", "2"):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={"PYTHONHASHSEED": seed})
@@ -104,6 +108,7 @@ def test_counters_of_all_nodes_add_up_and_dead_nodes_leave_the_gauges() -> None:
     assert m["processor"]["by_event"] == {"4771": 12} and m["processor"]["by_alert"] == {"brute-force": 2}
 
 
+@pytest.mark.integration
 def test_roles_other_than_all_need_a_bus(tmp_path) -> None:
     out = subprocess.run(DCSENTRY + ["serve", "--data-dir", str(tmp_path), "--role", "detect"],
                          capture_output=True, text=True, timeout=60)

@@ -18,6 +18,8 @@ import servekit
 from eventfactory import T0
 from servekit import Serve, frame, send_tcp, wait_for
 
+pytestmark = pytest.mark.integration
+
 ATTACKER = "127.0.0.2"
 
 

@@ -8,8 +8,12 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from conftest import corpus, run_cli
 from servekit import Serve, corpus_json, frame, send_tcp, wait_for
+
+pytestmark = pytest.mark.integration
 
 
 def _mode(p: Path) -> int:

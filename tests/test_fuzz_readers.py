@@ -30,6 +30,8 @@ from dcsentry.model import WindowsEvent
 from conftest import checked_read, corpus, isolated_read, jsonl_objects, read_file_events, run_cli
 from test_readers_agree import reference, shape_powershell, shape_wevtutil, shape_winlogbeat
 
+pytestmark = pytest.mark.integration
+
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 SMALL_EVTX = "evtx/evtx-to-mitre-attack/ID4728-4756-Member added to sensitive domain groups.evtx"

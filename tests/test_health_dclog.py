@@ -12,7 +12,7 @@ from eventfactory import kerberos, ntlm_4776
 from dcsentry.audit.logs import LogEvidence
 from dcsentry.audit.silence import Seen, requirement_states
 from dcsentry.config import Health
-from dcsentry.service.health import HealthChecker
+from dcsentry.runtime.health import HealthChecker
 from dcsentry.store.rows import Batch
 from dcsentry.store.store import open_store
 from dcsentry.web.readiness import dc_health

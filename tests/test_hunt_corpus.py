@@ -69,6 +69,7 @@ def shape_problems(a: dict[str, Any], evtx: bool) -> list[str]:
     return bad
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("entry", EXPECTED, ids=[e["path"] for e in EXPECTED])
 def test_hunt_meets_corpus_expectations(entry: dict[str, Any]) -> None:
     path = corpus(entry["path"])

@@ -61,6 +61,7 @@ def test_benign_corpus_raises_no_dc_log_alert(rel: str) -> None:
     assert types <= ALLOWED.get(rel, set()), types
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("rel", [
     "dc-log/evtx/evtx-to-mitre-attack/ID4662-DCsync attack using Mimikatz.evtx",
     "dc-log/json/otrf-security-datasets/empire_powerview_ldap_ntsecuritydescriptor.zip",

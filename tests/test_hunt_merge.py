@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from conftest import CORPUS, manifest, run_cli
 
 from dcsentry.formats import ReadStats
@@ -25,6 +27,7 @@ def test_merged_reading_yields_every_event_of_every_file_once() -> None:
     assert times == sorted(times)  # merged in time order
 
 
+@pytest.mark.integration
 def test_hunt_over_a_folder_finds_what_each_file_finds() -> None:
     folder = CORPUS / "evtx" / "deepbluecli"
     alone = set()

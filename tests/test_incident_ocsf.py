@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import ocsfkit
 from conftest import corpus
 from servekit import Serve, corpus_json, frame, send_tcp, wait_for
@@ -36,6 +38,7 @@ def test_corpus_incidents_are_valid_incident_findings() -> None:
     assert story and [f["types"][0] for f in incident_finding(story[0])["finding_info_list"]] == [
         "password-spray", "kerberoasting"]
 
+@pytest.mark.integration
 def test_serve_writes_incident_findings_to_the_ocsf_output(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()

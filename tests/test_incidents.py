@@ -188,6 +188,7 @@ def test_health_alerts_have_no_incident():
     assert eng.link(h) is None and h.incident is None
 
 
+@pytest.mark.integration
 def test_hunt_cli_prints_incidents_and_jsonl_carries_them(tmp_path):
     exe = [sys.executable, "-m", "dcsentry.cli", "hunt", str(PURPLESHARP)]
     out = subprocess.run([*exe, "--incidents"], capture_output=True, text=True, check=True).stdout

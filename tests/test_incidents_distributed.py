@@ -18,7 +18,7 @@ from test_incidents_serve import WANTED
 
 from dcsentry.synth.render import to_evtx_json
 
-pytestmark = [pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.needs_nats, pytest.mark.needs_pg, pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 def test_one_incident_whichever_worker_saw_which_alert(tmp_path, pg_url) -> None:  # noqa: F811

@@ -18,7 +18,7 @@ from webkit import artifacts, base_url, client, start
 
 from dcsentry.synth.render import to_evtx_json
 
-pytestmark = [pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(300)]
 WANTED = {4624, 4625, 4768, 4769, 4776, 5156}
 
 

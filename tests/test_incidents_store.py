@@ -11,9 +11,9 @@ from test_incidents import PURPLESHARP, _alert
 from dcsentry.config import Detection
 from dcsentry.formats import ReadStats
 from dcsentry.hunt import hunt
-from dcsentry.service.forwarder import Forwarder
-from dcsentry.service.incidents import IncidentLinker
-from dcsentry.store import console
+from dcsentry.runtime.forwarder import Forwarder
+from dcsentry.runtime.linking import IncidentLinker
+from dcsentry.web import queries
 from dcsentry.store import incidents as stored
 from dcsentry.store.rows import Batch
 from dcsentry.store.store import open_store
@@ -29,7 +29,7 @@ def test_linked_once_through_the_forwarder_and_kept(store_url: str, tmp_path) ->
         [inc] = stored.list_incidents(store)
         assert inc["title"] == "Password spray from WORKSTATION5, then Kerberoasting by pgustavo"
         assert [a["type"] for a in inc["alerts"]] == ["password-spray", "kerberoasting"]
-        assert {console.get_alert(store, a.id)["incident"] for a in alerts} == {inc["id"]}
+        assert {queries.get_alert(store, a.id)["incident"] for a in alerts} == {inc["id"]}
         assert stored.set_status(store, inc["id"], "closed", "handled", "tester")["from"] == "open"
         assert stored.add_comment(store, inc["id"], "reset pgustavo", "tester")["author"] == "tester"
         d = stored.get_incident(store, inc["id"])

@@ -16,7 +16,7 @@ from dcsentry.activities.inventory_import import (decode_text, parse_export, rea
                                                   sniff)
 from dcsentry.config import Detection
 from dcsentry.detectors.engine import DetectionEngine
-from dcsentry.service.settings_watch import Applied, SettingsWatch
+from dcsentry.runtime.settings import Applied, SettingsWatch
 from dcsentry.store.inventory import inventory_summary, list_inventory, load_inventory, save_inventory
 from dcsentry.store.settings import put_setting
 from dcsentry.store.store import open_store
@@ -169,7 +169,6 @@ def test_running_engine_takes_a_new_import_and_the_allow_list(tmp_path: Path) ->
 
 def test_detector_with_configure_gets_the_run_time_lists() -> None:
     """A detector keeping its own copy of a list (the DCSync allow-list) is handed the new settings."""
-    from dcsentry.service.settings_watch import apply
 
     class Keeps:
         seen: list[str] = []
@@ -182,11 +181,12 @@ def test_detector_with_configure_gets_the_run_time_lists() -> None:
 
     engine = DetectionEngine(Detection())
     engine.detectors.append(Keeps())
-    apply(engine, Detection(replication_allowed=["MSOL_1"]))
+    engine.update_lists(Detection(replication_allowed=["MSOL_1"]))
     assert Keeps.seen == ["MSOL_1"]
 
 
 # -- CLI ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.integration
 def test_cli_import_and_list_through_the_store_synthetic(tmp_path: Path) -> None:
     ldf = tmp_path / "contoso.ldf"
     ldf.write_bytes(LDIFDE.encode("utf-16"))
@@ -211,6 +211,7 @@ def test_cli_import_and_list_through_the_store_synthetic(tmp_path: Path) -> None
     assert dry.returncode == 0 and b"stored" not in dry.stdout
 
 
+@pytest.mark.integration
 def test_cli_takes_users_computers_and_dcs_together_synthetic(tmp_path: Path) -> None:
     """The PowerShell route gives one file per cmdlet: imported (and hunted with) as one inventory."""
     files = {"users.csv": GET_ADUSER_CSV, "computers.csv": GET_ADCOMPUTER_CSV,
@@ -231,6 +232,7 @@ def test_cli_takes_users_computers_and_dcs_together_synthetic(tmp_path: Path) ->
     assert r.returncode == 0, r.stderr
 
 
+@pytest.mark.integration
 def test_hunt_with_inventory_knows_the_honeytoken_dn(tmp_path: Path) -> None:
     """A real 5136 on honey-pot1's object; the decoy listed by a name its CN does not show: only the
     imported DN ties the two (the export is hand-written, the recording real)."""

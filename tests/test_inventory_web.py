@@ -15,7 +15,7 @@ from servekit import frame, send_tcp, wait_for
 from test_dclog_honeytoken import ADMIN  # noqa: F401 (its import registers the 5136 field table)
 from webkit import cli_token, client, start, wait_alert
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 DECOY_DN = "CN=Decoy Service,OU=Service Accounts,DC=contoso,DC=local"
 
 

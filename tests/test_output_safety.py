@@ -9,6 +9,8 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from conftest import run_cli
 from eventfactory import T0
 from servekit import Serve, frame, send_tcp, wait_for
@@ -41,6 +43,7 @@ def test_visible_escapes_every_control_but_keeps_text() -> None:
     assert "\\x1b]0;pwned\\x07\\x1b[2J" in v and "\\u2028" in v and "\\u202e" in v and "ALL CLEAR" in v
 
 
+@pytest.mark.integration
 def test_hunt_table_and_cef_show_escapes_not_controls(tmp_path: Path) -> None:
     src = tmp_path / "evil.json"
     src.write_text("\n".join(_brute_force_lines()) + "\n", encoding="utf-8")
@@ -56,6 +59,7 @@ def test_hunt_table_and_cef_show_escapes_not_controls(tmp_path: Path) -> None:
     assert "4776" in table and "\\x1b" in table and not any(c in table for c in RAW)
 
 
+@pytest.mark.integration
 def test_serve_alert_lines_show_escapes_not_controls(tmp_path: Path) -> None:
     svc = Serve(tmp_path / "data").start()
     try:

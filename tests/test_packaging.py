@@ -19,6 +19,8 @@ import servekit
 from conftest import corpus
 from servekit import Serve, corpus_json, frame, send_tcp, wait_for
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = ROOT / "src" / "dcsentry" / "deploy" / "dcsentry.service"
 USER = "dcsentry-ci"

@@ -64,6 +64,7 @@ def _event(i: int) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
+@pytest.mark.integration
 def test_a_session_is_acknowledged_once_stored(tmp_path: Path) -> None:
     port = _free_port()
     svc = Serve(tmp_path / "data", "--syslog-relp", f"127.0.0.1:{port}").start()
@@ -100,6 +101,7 @@ ruleset(name="fwd") {{
 """
 
 
+@pytest.mark.integration
 def test_rsyslog_omrelp_with_kill_9_mid_stream_loses_nothing(tmp_path: Path) -> None:
     n = 30_000
     assert shutil.which("rsyslogd"), "scripts/bootstrap.sh installs rsyslog and rsyslog-relp"

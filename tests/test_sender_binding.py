@@ -46,6 +46,7 @@ def test_parse_and_match() -> None:
             parse_bindings([bad])
 
 
+@pytest.mark.integration
 def test_serve_refuses_a_spoofed_dc_and_keeps_the_bound_sender(tmp_path: Path) -> None:
     svc = Serve(tmp_path / "data", config='[serve]\nsenders = ["127.0.0.2 = DC01.contoso.local"]\n').start()
     try:
@@ -68,6 +69,7 @@ def test_serve_refuses_a_spoofed_dc_and_keeps_the_bound_sender(tmp_path: Path) -
         assert svc.stop() == 0
 
 
+@pytest.mark.integration
 def test_a_malformed_binding_stops_the_start(tmp_path: Path) -> None:
     conf = tmp_path / "bad.toml"
     conf.write_text('[serve]\nsenders = ["somewhere = DC01"]\n')

@@ -11,7 +11,7 @@ from conftest import SHARED, corpus
 from pki import make_pki
 from servekit import CefReceiver, Serve, corpus_json, frame, send_tcp, send_udp, wait_for
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 FAST_HEALTH = "[health]\ncheck_interval = 1\nmissing_scale = 0.00001\n"
 

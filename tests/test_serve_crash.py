@@ -11,10 +11,10 @@ import threading
 import time
 
 import pytest
-from dcsentry.store.spool import ROW_COLUMNS, unpack
+from dcsentry.sources.spool import ROW_COLUMNS, unpack
 from servekit import Serve, frame, send_tcp, wait_for
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 BASE = 1_700_000_000  # event time of record 1 (2023-11-14)
 

@@ -51,6 +51,7 @@ def run_load(tmp_path, total: int, peers: int) -> dict:
         assert svc.stop() == 0
 
 
+@pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_50k_tcp_messages_from_4_peers_all_accepted_and_processed(tmp_path) -> None:
     r = run_load(tmp_path, 50_000, 4)

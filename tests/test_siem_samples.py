@@ -130,6 +130,7 @@ def _check_cli(path: Path) -> None:
     assert b"dcsentry:" not in proc.stderr, proc.stderr.decode()
 
 
+@pytest.mark.integration
 def test_cli_crlf_capture(tmp_path: Path) -> None:
     """One message per CRLF line, the Splunk one spanning lines (its Message text)."""
     path = tmp_path / "capture.log"
@@ -137,6 +138,7 @@ def test_cli_crlf_capture(tmp_path: Path) -> None:
     _check_cli(path)
 
 
+@pytest.mark.integration
 def test_cli_octet_counted_capture(tmp_path: Path) -> None:
     """RFC 6587 octet counting: `<length> <message>`, no separators between frames."""
     path = tmp_path / "capture.tcp"
@@ -144,6 +146,7 @@ def test_cli_octet_counted_capture(tmp_path: Path) -> None:
     _check_cli(path)
 
 
+@pytest.mark.integration
 def test_cli_reports_unknown_layout_with_sample(tmp_path: Path) -> None:
     path = tmp_path / "mixed.log"
     path.write_bytes(b"<13>Mar  4 09:00:00 host sshd[42]: Accepted password for root\n" + _CEF + b"\n")

@@ -29,6 +29,7 @@ def incidents(alerts: list[dict], type_: str) -> list[tuple]:
                    a["end"], len(a["evidence"])) for a in alerts if a["type"] == type_)
 
 
+@pytest.mark.integration
 def test_sigma_brute_force_and_spray_match_the_builtin_incidents_on_the_corpus() -> None:
     r = run_cli("hunt", "--jsonl", "--sigma", str(DATA), str(CORPUS / "evtx"), str(CORPUS / "json"), timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -45,6 +46,7 @@ def test_sigma_brute_force_and_spray_match_the_builtin_incidents_on_the_corpus()
     assert smb["technique"] == "T1110.001" and "3558 matching events" in smb["description"]
 
 
+@pytest.mark.integration
 def test_the_smb_brute_force_is_no_spray_in_sigma_either() -> None:
     r = run_cli("hunt", "--jsonl", "--sigma", str(DATA), str(CORPUS / "evtx/deepbluecli/smb-password-guessing-security.evtx"))
     types = [a["type"] for a in jsonl_objects(r.stdout)]

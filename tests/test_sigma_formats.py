@@ -18,7 +18,7 @@ from dcsentry.config import Detection
 from dcsentry.detectors.sigma import SigmaMatcher, load_rules
 from dcsentry.formats.siem import parse_message
 from dcsentry.model import Origin, WindowsEvent
-from dcsentry.sources.wef.identity import decode_wef
+from dcsentry.formats.xml import decode_wef
 from sigmakit import write_rules
 from test_siem_layouts import RENDERERS
 

@@ -143,6 +143,7 @@ def test_group_rules_quiet_on_ordinary_group_changes(rel: str) -> None:
     assert all(a.severity == "low" for a in sigma_alerts(rel) if a.title in GLOBAL_GROUP_AUDIT)
 
 
+@pytest.mark.integration
 def test_hunt_cli_runs_rules_and_reports_what_did_not_load() -> None:
     psexec = CORPUS / "evtx/evtx-to-mitre-attack/ID7045-7036 PSexec service installation.evtx"
     r = run_cli("hunt", "--jsonl", "--sigma", str(RULES), "--sigma", str(UNSUPPORTED), str(psexec))
@@ -160,6 +161,7 @@ def test_hunt_cli_runs_rules_and_reports_what_did_not_load() -> None:
     assert "|sigma:42c575ea-e41e-41f1-b248-8093c3e82a28|PsExec Service Installation|5|" in cef
 
 
+@pytest.mark.integration
 def test_hunt_cli_refuses_a_missing_rule_path(tmp_path) -> None:
     r = run_cli("hunt", "--sigma", str(tmp_path / "nope"), str(CORPUS / "evtx/deepbluecli/new-user-security.evtx"))
     assert r.returncode == 2 and b"no such file" in r.stderr

@@ -14,6 +14,7 @@ PSEXEC = "sigma:42c575ea-e41e-41f1-b248-8093c3e82a28"  # SigmaHQ "PsExec Service
 BRUTE = "sigma:0b7c6a39-7a43-4f0b-8f61-6a4b2b1e0f15"  # tests/data/sigma/brute_force.yml
 
 
+@pytest.mark.integration
 def test_serve_runs_sigma_rules_and_correlations_on_the_live_stream(tmp_path) -> None:
     receiver = CefReceiver()
     rules = SHARED / "sigma" / "rules"

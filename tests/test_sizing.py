@@ -42,6 +42,7 @@ def _known_log(tmp: Path) -> str:
     return str(p)
 
 
+@pytest.mark.integration
 def test_rates_from_known_timings(tmp_path: Path) -> None:
     res = run_cli("sizing", "--json", _known_log(tmp_path))
     assert res.returncode == 0, res.stderr
@@ -60,6 +61,7 @@ def test_rates_from_known_timings(tmp_path: Path) -> None:
     assert doc["measured"]["processor_events_per_s"] == capacity.NODE.processor_events_per_s
 
 
+@pytest.mark.integration
 def test_table_output(tmp_path: Path) -> None:
     res = run_cli("sizing", _known_log(tmp_path))
     out = res.stdout.decode()
@@ -94,6 +96,7 @@ def test_only_events_the_sensor_reads_count() -> None:
     assert not sensor_reads(7045, "Security") and sensor_reads(7045, "System")
 
 
+@pytest.mark.integration
 def test_real_evtx_counts_match_the_manifest() -> None:
     """A real Security log: what sizing counts is what the corpus manifest counts for the catalogue's ids."""
     rel = "evtx/omerbenamram-evtx/security.evtx"
@@ -106,6 +109,7 @@ def test_real_evtx_counts_match_the_manifest() -> None:
     assert doc["domain"]["busiest_minute_eps"] == round(max(minutes.values()) / 60, 3)
 
 
+@pytest.mark.integration
 def test_synthetic_domain_file(tmp_path: Path) -> None:
     out = tmp_path / "d.jsonl"
     assert run_cli("synth", "--out", str(out), "--users", "20", "--hours", "2", "--dcs", "2").returncode == 0
@@ -116,6 +120,7 @@ def test_synthetic_domain_file(tmp_path: Path) -> None:
     assert doc["domain"]["hours"] == pytest.approx(2, abs=0.1)
 
 
+@pytest.mark.integration
 def test_from_the_service_store(tmp_path: Path, store_url: str) -> None:
     """`--store` takes the URL `serve --store` takes (SQLite and PostgreSQL) and, for SQLite, a bare path."""
     store = open_store(store_url, tmp_path)

@@ -21,6 +21,8 @@ from servekit import Serve, frame, send_tcp, wait_for
 from test_wef_service import config, wef_port
 from wefclient import Event, WefClient, client_context, make_wef_pki
 
+pytestmark = pytest.mark.integration
+
 DC = "dc01.contoso.com"
 
 

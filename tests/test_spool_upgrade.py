@@ -12,10 +12,9 @@ from servekit import Serve, send_tcp, wait_for
 from test_serve_load import message
 
 from dcsentry.config import Config
-from dcsentry.service.decode import decode_message
-from dcsentry.service.processor import Processor
+from dcsentry.runtime.processor import Processor
 from dcsentry.store.rows import Batch
-from dcsentry.store.spool import ROW_COLUMNS, Spool
+from dcsentry.sources.spool import ROW_COLUMNS, Spool
 from dcsentry.store.store import open_store
 
 pytestmark = pytest.mark.timeout(180)
@@ -58,7 +57,7 @@ def test_processor_after_upgrade_stores_each_waiting_message_once(tmp_path) -> N
     store.commit_batch(Batch(checkpoint=300))  # the old processor had got this far
     spool = Spool(tmp_path / "spool.db")
     spool.append([(2.0, "10.0.0.6:514", "tcp", message(i)) for i in range(501, 1201)])
-    proc = Processor(store, spool, Config().detection, decode_message, batch_rows=250)
+    proc = Processor(store, spool, Config(), batch_rows=250)
     assert proc.warm_up() == 300  # the replay behind the checkpoint stores nothing
     assert store.count("events") == 0
     while proc.step():
@@ -69,6 +68,7 @@ def test_processor_after_upgrade_stores_each_waiting_message_once(tmp_path) -> N
     store.close()
 
 
+@pytest.mark.integration
 def test_upgraded_service_resumes_at_its_checkpoint(tmp_path) -> None:
     data = tmp_path / "data"
     data.mkdir()

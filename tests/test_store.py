@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 from dcsentry.alerts import Alert, Evidence
 from dcsentry.model import Origin, WindowsEvent
-from dcsentry.store.db import MIGRATIONS, connect_sqlite, migrate, sqlite_path
-from dcsentry.store.spool import ROW_COLUMNS, Spool, unpack
+from dcsentry.store.db import connect_sqlite, sqlite_path
+from dcsentry.store.migrations import MIGRATIONS, migrate
+from dcsentry.sources.spool import ROW_COLUMNS, Spool, unpack
 from dcsentry.store.sqlite_store import Batch
 from dcsentry.store.store import Store, open_store
 from storekit import pg_database, pg_url, store_url  # noqa: F401 (fixtures)

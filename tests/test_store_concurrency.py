@@ -11,10 +11,11 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
+import pytest
 from test_store import alert, event
 
 from dcsentry.alerts import Alert
-from dcsentry.store.db import MIGRATIONS
+from dcsentry.store.migrations import MIGRATIONS
 from dcsentry.store.rows import Batch
 from dcsentry.store.store import open_store
 from storekit import pg_database, pg_url, store_url  # noqa: F401 (fixtures)
@@ -71,6 +72,7 @@ def run_all(target, args_per_proc: list[tuple]) -> list[str]:
     return results
 
 
+@pytest.mark.integration
 def test_processes_starting_together_migrate_once(store_url, tmp_path):
     assert run_all(_open, [(store_url, str(tmp_path))] * 4) == ["ok"] * 4
     store = open_store(store_url, tmp_path)
@@ -79,6 +81,7 @@ def test_processes_starting_together_migrate_once(store_url, tmp_path):
     store.close()
 
 
+@pytest.mark.integration
 def test_overlapping_batches_from_two_writers_store_everything_once(store_url, tmp_path):
     assert run_all(_write, [(store_url, str(tmp_path), seed) for seed in (1, 2)]) == ["ok", "ok"]
     store = open_store(store_url, tmp_path)

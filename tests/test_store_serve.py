@@ -14,7 +14,7 @@ from servekit import Serve, corpus_json, frame, send_tcp, send_udp, wait_for
 from dcsentry.store.dialect import to_postgres
 from storekit import pg_database, pg_url  # noqa: F401 (fixtures)
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 class PgServe(Serve):

@@ -18,7 +18,7 @@ from syslogkit import EXPECTED, LOCAL, STREAM, Sink, any_close, arun, octet, sta
 
 from dcsentry.sources.syslog import ListenerSet, Received
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
 # -- UDP

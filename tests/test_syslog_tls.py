@@ -15,7 +15,7 @@ from syslogkit import Sink, any_close, arun, octet, start, tcp_send, until
 
 from dcsentry.sources.syslog import server_context
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from eventfactory import ntlm_4776_xml, ntlm_8004_xml
 from servekit import corpus_json, frame, send_tcp, wait_for
 from webkit import BRUTE, GROUP, GUEST_SID, PSEXEC, base_url, cli_token, client, send_corpus, start, wait_alert
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from eventfactory import T0
 from servekit import Serve, frame, send_tcp, wait_for
+
+pytestmark = pytest.mark.integration
 
 TRAVERSAL = "../../api/v1/tokens"
 

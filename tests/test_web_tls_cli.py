@@ -14,7 +14,7 @@ from pki import make_pki
 from servekit import Serve, wait_for
 from webkit import cli_token, client, start
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 
 def test_https_when_a_certificate_is_configured(tmp_path) -> None:

@@ -22,7 +22,7 @@ import pytest
 from pki import make_pki
 
 from dcsentry.alerts import ALERT_TYPES, Alert, Evidence
-from dcsentry.service.forwarder import Forwarder
+from dcsentry.runtime.forwarder import Forwarder
 from dcsentry.sinks.forward import JsonSink, open_sink
 from dcsentry.sinks.webhook import WebhookTransport, sign, verify
 from dcsentry.store.store import open_store
@@ -112,6 +112,7 @@ def test_signature_is_hmac_sha256_over_timestamp_and_body() -> None:
     assert not verify(b"k", b'{"a":1}', header, now=1700009999)  # too old: a replay
 
 
+@pytest.mark.integration
 def test_delivers_signed_ocsf_and_survives_the_receiver_being_down(tmp_path: Path) -> None:
     store = open_store("sqlite:dcsentry.db", tmp_path)
     recv = Receiver()
@@ -154,6 +155,7 @@ def test_delivers_signed_ocsf_and_survives_the_receiver_being_down(tmp_path: Pat
         store.close()
 
 
+@pytest.mark.integration
 def test_a_refused_alert_is_dead_lettered_and_counted_on_metrics(tmp_path: Path) -> None:
     store = open_store("sqlite:dcsentry.db", tmp_path)
     recv = Receiver()
@@ -183,6 +185,7 @@ def test_a_refused_alert_is_dead_lettered_and_counted_on_metrics(tmp_path: Path)
         store.close()
 
 
+@pytest.mark.integration
 def test_a_wrong_secret_is_refused_by_the_receiver(tmp_path: Path) -> None:
     recv = Receiver()
     sink = open_sink(f"webhook+http://127.0.0.1:{recv.port}/", webhook_secret="not-the-secret", **FAST)
@@ -197,6 +200,7 @@ def test_a_wrong_secret_is_refused_by_the_receiver(tmp_path: Path) -> None:
         sink.close()
 
 
+@pytest.mark.integration
 def test_https_verifies_the_server_by_default(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -239,6 +243,7 @@ def test_a_webhook_without_a_secret_is_refused(monkeypatch: pytest.MonkeyPatch) 
     assert isinstance(open_sink("webhook+https://example.com/h").transport, WebhookTransport)
 
 
+@pytest.mark.integration
 def test_serve_refuses_a_webhook_without_a_secret(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DCSENTRY_WEBHOOK_SECRET"}
     out = subprocess.run([sys.executable, "-m", "dcsentry.cli", "serve", "--data-dir", str(tmp_path), "--web", "off",

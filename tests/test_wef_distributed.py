@@ -24,6 +24,8 @@ from storekit import pg_database, pg_url  # noqa: F401
 from test_wef_service import DCS, GROUPS, PSEXEC, config, wef_port
 from wefclient import WefClient, client_context, evtx_events, make_wef_pki
 
+pytestmark = [pytest.mark.needs_nats, pytest.mark.needs_pg, pytest.mark.integration]
+
 
 @pytest.fixture()
 def nats_server(tmp_path: Path):

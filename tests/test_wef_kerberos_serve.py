@@ -24,6 +24,8 @@ from servekit import Serve, wait_for
 from wefclient import Reply, WefClient, evtx_events, sldc_compress
 from wefclient_kerberos import KerberosClient, KerberosHTTP
 
+pytestmark = [pytest.mark.needs_kdc, pytest.mark.integration]
+
 HOST = "wec.dcsentry.test"
 GROUPS = CORPUS / "evtx/evtx-to-mitre-attack/ID4728-4756-Member added to sensitive domain groups.evtx"
 SPNEGO_PROFILE = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/http/spnego-kerberos"

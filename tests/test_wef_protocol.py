@@ -21,10 +21,11 @@ from dcsentry.config import Wef
 from dcsentry.model import Origin
 from dcsentry.sources.wef import soap
 from dcsentry.sources.wef.collector import Collector, Identity, Request
-from dcsentry.sources.wef.identity import computer_matches, decode_wef
+from dcsentry.detectors.wef_sender import computer_matches
+from dcsentry.formats.xml import decode_wef
 from dcsentry.sources.wef.sldc import decompress
 from dcsentry.sources.wef.subscriptions import build, gpo_string, subscribe_envelope, thumbprint
-from dcsentry.store.spool import Spool
+from dcsentry.sources.spool import Spool
 from wefclient import NS, make_wef_pki, parse_subscriptions, sldc_compress
 
 SAMPLES = SHARED / "reference" / "wef-samples"

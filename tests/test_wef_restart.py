@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import CORPUS, run_cli
 from servekit import Serve, wait_for
 from test_wef_service import config, wef_port
 from wefclient import WefClient, client_context, evtx_events, make_wef_pki
+
+pytestmark = pytest.mark.integration
 
 SMB = CORPUS / "evtx/deepbluecli/smb-password-guessing-security.evtx"
 DC = "DESKTOP-M5SN04R"

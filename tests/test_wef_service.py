@@ -22,6 +22,8 @@ from conftest import CORPUS, run_cli
 from servekit import Serve, wait_for
 from wefclient import WefClient, client_context, evtx_events, make_wef_pki
 
+pytestmark = pytest.mark.integration
+
 DCS = ["rootdc1.offsec.lan", "IE10Win7", "dc02.contoso.com", "dc03.contoso.com", "relay.contoso.com",
        "dc01.contoso.com"]
 GROUPS = CORPUS / "evtx/evtx-to-mitre-attack/ID4728-4756-Member added to sensitive domain groups.evtx"

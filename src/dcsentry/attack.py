@@ -10,7 +10,7 @@ parents) are listed: an unknown id still goes out, with its id as its name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .alerts import ALERT_TYPES, Alert
 
@@ -18,7 +18,7 @@ ATTACK_VERSION = "17"
 NAVIGATOR_LAYER_VERSION = "4.5"
 NAVIGATOR_VERSION = "5.1.0"
 URL = "https://attack.mitre.org"
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 TACTICS: dict[str, tuple[str, str]] = {  # name -> (id, Sigma/ATT&CK short name)
     "Reconnaissance": ("TA0043", "reconnaissance"), "Resource Development": ("TA0042", "resource-development"),

@@ -131,7 +131,8 @@ _DC_LOG_SPECS = (
 _SPECS = (
     EventSpec(4776, SECURITY_AUDITING, "Security", "The computer attempted to validate the credentials for an account",
               ("PackageName", "TargetUserName", "Workstation", "Status"), "Credential Validation", True),
-    EventSpec(8004, NETLOGON, NTLM_CHANNEL, "Domain Controller Blocked Audit: NTLM authentication to this domain controller",
+    EventSpec(8004, NETLOGON, NTLM_CHANNEL,
+              "Domain Controller Blocked Audit: NTLM authentication to this domain controller",
               ("SChannelName", "UserName", "DomainName", "WorkstationName", "SChannelType"), None, True),
     EventSpec(4728, SECURITY_AUDITING, "Security", "A member was added to a security-enabled global group",
               _GROUP_FIELDS, "Security Group Management", True),

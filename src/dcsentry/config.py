@@ -5,6 +5,7 @@ Thresholds are dcsentry's own: Defender for Identity publishes none (reference/a
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -213,6 +214,7 @@ class Serve:
     webhook_secret: str = ""  # signs webhook+https:// deliveries (HMAC-SHA256); env DCSENTRY_WEBHOOK_SECRET
     spool_max_rows: int = 2_000_000
     retention_days: float = 30.0
+    raw_events: str = "all"  # none | detector | all: which raw events the store keeps (store/rows.py RawEvents)
     role: str = "all"  # all | ingest | detect | web (docs/scaling.md); all without `bus` = one process
     bus: str = ""  # nats://host:4222[,nats://...]: the JetStream bus between ingest and detect nodes
 
@@ -344,6 +346,8 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
                 raise ValueError(f"{where}.{key}: expected a table")
             _apply(current, value, f"{where}.{key}")
         elif isinstance(current, list):
+            if value == "off" and name in LISTENER_KEYS and isinstance(obj, (Serve, Wef)):
+                value = []  # as the flags say it: `syslog_udp = "off"`
             if not isinstance(value, list):
                 raise ValueError(f"{where}.{key}: expected a list")
             setattr(obj, name, [str(v) for v in value])
@@ -356,7 +360,30 @@ def _apply(obj: Any, values: dict[str, Any], where: str) -> None:
                 raise ValueError(f"{where}.{key}: expected a number")
             setattr(obj, name, type(current)(value))
         else:
+            if isinstance(obj, Serve) and name == "raw_events" and value not in ("none", "detector", "all"):
+                raise ValueError(f"{where}.{key}: expected \"none\", \"detector\" or \"all\"")
             setattr(obj, name, value)
+
+
+LISTENER_KEYS = frozenset({"syslog_udp", "syslog_tcp", "syslog_tls", "syslog_relp", "syslog_relp_tls", "https", "http"})
+
+
+def host_port(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """The one HOST:PORT parser: HOST:PORT, [IPv6]:PORT or :PORT (bare IPv6 refused: `::1:514` is a guess)."""
+    host, sep, port = text.strip().rpartition(":")
+    v6 = host[1:-1] if host[:1] == "[" and host[-1:] == "]" else None
+    if v6 is not None and (not v6 or any(c not in "0123456789abcdefABCDEF:." for c in v6)) or (
+            v6 is None and any(c in ":[]/@" or c.isspace() for c in host)):
+        raise ValueError(f"expected HOST:PORT or [IPv6]:PORT (e.g. [::1]:514), got {text!r}")
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise ValueError(f"expected HOST:PORT (port 0-65535), got {text!r}")
+    return (host if v6 is None else v6) or default_host, int(port)
+
+
+def data_dir(configured: str) -> Path:
+    """[serve] data_dir, else the XDG data home's dcsentry folder: the store and spool live there."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(configured).expanduser() if configured else Path(base) / "dcsentry"
 
 
 def load_config(path: str | Path | None = None) -> Config:

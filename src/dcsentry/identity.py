@@ -37,3 +37,10 @@ def event_key(ev: WindowsEvent) -> str:
 def event_identity(ev: WindowsEvent, trusted: bool) -> str:
     """The de-duplication id: the event's key in its trust class."""
     return ("a|" if trusted else "u|") + event_key(ev)
+
+
+def machine_name(identity: str) -> str:
+    """The computer an authenticated identity stands for: `DC01$@EXAMPLE.TEST` -> `DC01`,
+    `dc01.example.test` (certificate CN) stays as it is."""
+    name = identity.split("@", 1)[0] if "@" in identity else identity
+    return name.removesuffix("$")

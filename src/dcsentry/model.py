@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import msgspec
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -73,4 +73,4 @@ def iso_utc(t: datetime) -> str:
     s = t.isoformat()
     if s.endswith("+00:00"):  # every reader already gives UTC: the cheap path
         return s[:-6] + "Z"
-    return t.astimezone(timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+    return t.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"

@@ -79,7 +79,9 @@ class GroupChange(msgspec.Struct, gc=False):
 
     @property
     def actor(self) -> str:
-        return f"{self.actor_domain}\\{self.actor_name}" if self.actor_domain and self.actor_domain != "-" else self.actor_name
+        if self.actor_domain and self.actor_domain != "-":
+            return f"{self.actor_domain}\\{self.actor_name}"
+        return self.actor_name
 
 
 class ServiceCreation(msgspec.Struct, gc=False):

@@ -9,11 +9,15 @@ stream's clock has moved past the window: nothing waits unbounded.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from typing import Any
 
 from ..catalogue import GROUP_ADD_IDS, GROUP_REMOVE_IDS, GROUP_SCOPE, NTLM_CHANNEL, NTLM_DC_AUDIT_IDS
 from ..model import WindowsEvent
 from . import Activity, AuthActivity, GroupChange, ServiceCreation, evidence_of
 from .context import DomainContext
+from .keys import computer_key as _short
+from .keys import host_key as _host
+from .keys import ip_key as _ip
 from .readers import Reader, default_readers
 from .sensitive import SensitiveGroups
 from .status import kerberos_result, ntstatus_result
@@ -22,27 +26,10 @@ _MAX_PENDING = 100_000
 _RELEVANT = frozenset({4776, 4625, 4768, 4771, 7045, 4697} | GROUP_ADD_IDS | GROUP_REMOVE_IDS | NTLM_DC_AUDIT_IDS)
 
 
-def _host(name: str) -> str:
-    """NetBIOS-style host key: no leading backslashes, upper case, `-`/NULL as empty."""
-    name = (name or "").strip().lstrip("\\")
-    return "" if name in ("-", "NULL", "") else name.upper()
-
-
-def _ip(addr: str) -> str:
-    addr = (addr or "").strip()
-    if addr in ("-", "", "::1", "127.0.0.1"):
-        return "" if addr in ("-", "") else "localhost"
-    return addr.removeprefix("::ffff:")
-
-
 def _sid(sid: str) -> str:
     """An account SID, or "" for none (`-`, or the NULL SID a failed logon often carries)."""
     sid = (sid or "").strip().upper()
     return "" if sid in ("-", "S-1-0-0") else sid
-
-
-def _short(computer: str) -> str:
-    return computer.split(".", 1)[0].upper()
 
 
 class ActivityBuilder:
@@ -259,5 +246,5 @@ class ActivityBuilder:
                                ev.user_sid, None, [evidence_of(ev)])
 
 
-def _time_of(item: object) -> float:
-    return item[0] if isinstance(item, (tuple, list)) else float(item)  # type: ignore[index,arg-type]
+def _time_of(item: float | tuple[Any, ...] | list[Any]) -> float:
+    return item[0] if isinstance(item, (tuple, list)) else float(item)

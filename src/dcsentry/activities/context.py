@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from ..lru import Lru
 from . import Logon
 
 _SESSIONS_CAP = 200_000
@@ -73,8 +74,8 @@ class Inventory:
             return None
         acc = self.accounts.get(key)
         if acc is None:
-            acc = Account(name=name.split("\\")[-1].split("@")[0], kind=kind or ("computer" if key.endswith("$") else "user"),
-                          source=source)
+            acc = Account(name=name.split("\\")[-1].split("@")[0],
+                          kind=kind or ("computer" if key.endswith("$") else "user"), source=source)
             self.accounts[key] = acc
             if len(self.accounts) > _ACCOUNTS_CAP:
                 old_key, old = self.accounts.popitem(last=False)
@@ -182,14 +183,10 @@ class LogonLogons:
 
     def __init__(self, keep: float = 12 * 3600.0) -> None:
         self.keep = keep
-        self._by_id: OrderedDict[tuple[str, str], tuple[float, Logon]] = OrderedDict()
+        self._by_id: Lru[tuple[str, str], tuple[float, Logon]] = Lru(_SESSIONS_CAP)
 
     def add(self, s: Logon) -> None:
-        key = (s.host, s.logon_id.lower())
-        self._by_id[key] = (s.time.timestamp(), s)
-        self._by_id.move_to_end(key)
-        if len(self._by_id) > _SESSIONS_CAP:
-            self._by_id.popitem(last=False)
+        self._by_id.put((s.host, s.logon_id.lower()), (s.time.timestamp(), s))
 
     def get(self, host: str, logon_id: str, now: float | None = None) -> Logon | None:
         if not logon_id or logon_id in ("-", "0x0", "0x3e7", "0x3e4", "0x3e5"):
@@ -221,7 +218,7 @@ class HostAliases:
 
     def __init__(self, cap: int = 100_000) -> None:
         self.cap = cap
-        self.by_address: OrderedDict[str, str] = OrderedDict()  # address -> short host name
+        self.by_address: Lru[str, str] = Lru(cap)  # address -> short host name
         self.fresh: dict[str, str] = {}  # learned or changed since the service last stored them
 
     def link(self, name: str, address: str) -> None:
@@ -231,13 +228,9 @@ class HostAliases:
             return
         if h[0].isdigit() and h.replace(".", "").isdigit():
             return  # an address logged as the name says nothing
-        if self.by_address.get(a) != h:
-            self.by_address[a] = h
-            if len(self.fresh) < self.cap:
-                self.fresh[a] = h
-        self.by_address.move_to_end(a)
-        if len(self.by_address) > self.cap:
-            self.by_address.popitem(last=False)
+        if self.by_address.get(a) != h and len(self.fresh) < self.cap:
+            self.fresh[a] = h
+        self.by_address.put(a, h)
 
     def name_of(self, host_or_address: str) -> str:
         """The host's short name: the learned name of an address, else the name given (short form)."""

@@ -98,10 +98,10 @@ def ldif_records(text: str) -> list[tuple[str, dict[str, list[str | bytes]]]]:
         value: str | bytes
         if rest.startswith(":"):
             try:
-                raw = base64.b64decode(rest[1:].strip(), validate=False)
+                blob = base64.b64decode(rest[1:].strip(), validate=False)
             except ValueError:
                 continue
-            value = raw if name in BINARY else raw.decode("utf-8", "replace")
+            value = blob if name in BINARY else blob.decode("utf-8", "replace")
         elif rest.startswith("<"):
             continue  # a URL reference: not in exports
         else:

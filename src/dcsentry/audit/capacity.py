@@ -6,7 +6,7 @@ Python 3.11.7, with other jobs running beside (load average ~2.5): figures are o
 - `processor_events_per_s` = 8,130 events/s (10,724 per CPU-second), peak RSS 69 MB, 1,110 bytes
   of store per event: the service's processing half (spool -> decode an RFC 5424 message carrying
   an evtx-JSON event -> detection -> SQLite store), one process, as `serve` runs it
-  (service/worker.py). 279,336 events of `dcsentry synth` (2,000 users, 2 DCs, 24 h, all attacks,
+  (runtime/single.py). 279,336 events of `dcsentry synth` (2,000 users, 2 DCs, 24 h, all attacks,
   seed 1) spooled first, then drained by `Processor.step` until empty. Recipe: docs/readiness.md
   "Measuring a node". This is the bound of a node: receiving is 60x faster.
 - `hunt_events_per_s` = 56,000 events per CPU-second (40,700/s wall), peak RSS 47 MB:

@@ -73,7 +73,8 @@ def filter_verdict(gate: int | None, filters: dict[str, Setting]) -> tuple[str, 
         return "unknown", ("no `certutil -getreg CA\\AuditFilter` output from the CA among the inputs: whether the CA "
                            "audits these cannot be told"), ""
     bits = gate or ALL_FILTER
-    bad, unsure = [], []
+    bad: list[str] = []
+    unsure: list[str] = []
     for ca, s in sorted(filters.items()):
         value = s.value or 0
         if value & bits == bits:

@@ -24,8 +24,15 @@ import codecs
 from pathlib import Path
 
 from .objectaudit import ca_audit_cmd, domain_sacl_ps1
-from .requirements import (ALL_REQUIREMENTS, FORCE_SUBCATEGORIES, MDI_SUBCATEGORIES, NTLM_AUDIT_VALUES,
-                           SUBCATEGORIES, RegistryValue, guid_of)
+from .requirements import (
+    ALL_REQUIREMENTS,
+    FORCE_SUBCATEGORIES,
+    MDI_SUBCATEGORIES,
+    NTLM_AUDIT_VALUES,
+    SUBCATEGORIES,
+    RegistryValue,
+    guid_of,
+)
 from .verdict import EXTRA_SUBCATEGORIES, Verdict
 
 CRLF = "\r\n"
@@ -96,11 +103,11 @@ def _registry_plan(verdict: Verdict | None) -> list[tuple[RegistryValue, int, st
     """(value, data, comment) for each registry value to set."""
     plan = []
     for rv in wanted_registry():
-        if _status(verdict, rv.option) == "yes":
+        if rv.wanted is None or _status(verdict, rv.option) == "yes":
             continue
         if rv.name == _SENDING and _sending_is_deny(verdict) is not False:
             continue  # never risk loosening a Deny all, nor setting it blind in a static file
-        plan.append((rv, rv.wanted, f"{rv.option} = {rv.meanings[rv.wanted]} (now {_current(verdict, rv.option)})"))
+        plan.append((rv, rv.wanted, f"{rv.option} = {rv.wanted_text} (now {_current(verdict, rv.option)})"))
     return plan
 
 
@@ -133,7 +140,7 @@ def powershell(verdict: Verdict | None) -> str:
     for rv in wanted_registry():
         if _status(verdict, rv.option) == "yes":
             continue
-        out.append(f"# {rv.option} = {rv.meanings[rv.wanted]} (now {_current(verdict, rv.option)})")
+        out.append(f"# {rv.option} = {rv.wanted_text} (now {_current(verdict, rv.option)})")
         if rv.name == _SENDING:
             out.append(f"$now = (Get-ItemProperty -Path 'HKLM:\\{rv.key}' -Name {rv.name} "
                        f"-ErrorAction SilentlyContinue).{rv.name}")

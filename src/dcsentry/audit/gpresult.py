@@ -61,8 +61,8 @@ def read_policy_xml(data: bytes, path: str) -> Export:
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
-        line = exc.lineno if getattr(exc, "lineno", None) else None
-        raise ExportError(path, line, f"not well-formed XML: {exc.msg}") from None
+        at = exc.lineno if getattr(exc, "lineno", None) else None
+        raise ExportError(path, at, f"not well-formed XML: {exc.msg}") from None
     kind = _local(root.tag)
     if kind == "Rsop":
         exp, rank = Export(path, "gpresult"), EFFECTIVE

@@ -70,7 +70,7 @@ class LogEvidence:
             o[1 if is_failure(ev) else 0] += 1
             self._where.setdefault(eid, set()).add(dc)
 
-    def extend(self, events: Iterable[WindowsEvent]) -> "LogEvidence":
+    def extend(self, events: Iterable[WindowsEvent]) -> LogEvidence:
         for ev in events:
             self.add(ev)
         return self

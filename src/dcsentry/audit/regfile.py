@@ -91,9 +91,9 @@ def read_reg(text: str, path: str) -> Export:
         if not re.fullmatch(r"[0-9a-fA-F]{1,8}", digits):
             raise ExportError(path, no, f"{name}: {data!r} is not dword:<8 hex digits>")
         exp.add(exp.registry, target[0], Setting(int(digits, 16), f"{path}:{no}", MACHINE))
-    for key, ca in ca_keys.items():  # a CA key exported without the value: not set (the CA audits nothing)
-        if ca not in exp.ca_filters:
-            exp.add(exp.ca_filters, ca, Setting(None, path, MACHINE, "not set"))
+    for ca_name in ca_keys.values():  # a CA key exported without the value: not set (the CA audits nothing)
+        if ca_name not in exp.ca_filters:
+            exp.add(exp.ca_filters, ca_name, Setting(None, path, MACHINE, "not set"))
     if not exp.registry_scope:
         exp.notes.append(f"{path}: no HKEY_LOCAL_MACHINE key in this file")
     return exp

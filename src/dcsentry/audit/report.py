@@ -14,7 +14,7 @@ JSON (keys are only ever added):
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
@@ -41,7 +41,7 @@ def exit_status(verdict: Verdict, read: ReadResult, strict: bool = False) -> int
 
 
 def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
 
 def logs_dict(logs: LogEvidence) -> dict:

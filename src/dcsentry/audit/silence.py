@@ -1,5 +1,5 @@
 """The "events missing" states of one DC, shared by the service's health alerts
-(service/health.py), the console's DC health page (web/readiness.py) and `audit --events`
+(runtime/health.py), the console's DC health page (web/readiness.py) and `audit --events`
 (audit/logs.py): which requirement a DC is held to, and whether its events came, never came, or
 came and stopped.
 """

@@ -95,7 +95,7 @@ class Measure:
         r.add(eid, t)
         self.domain.add(eid, t)
 
-    def extend(self, events: Iterable[WindowsEvent]) -> "Measure":
+    def extend(self, events: Iterable[WindowsEvent]) -> Measure:
         for ev in events:
             self.add(ev.event_id, ev.channel, ev.computer, ev.time.timestamp())
         return self

@@ -28,10 +28,25 @@ from .certutil import ALL_FILTER, filter_text, filter_verdict
 from .coverage import CA_FILTER_FIX, DOMAIN_SACL, WRITE_SACLS
 from .facts import MACHINE, Export, Setting
 from .logs import LogEvidence
-from .requirements import (ADVANCED_AUDIT, ALL_REQUIREMENTS, AUDIT_NTLM_IN_DOMAIN, BITS_TEXT, FAILURE,
-                           FORCE_SUBCATEGORIES, LEGACY_AUDIT, LEGACY_CATEGORIES, MDI_SUBCATEGORIES, NTLM_AUDIT_VALUES,
-                           REGISTRY_VALUES, SUBCATEGORIES, SUCCESS, Requirement, RegistryValue, guid_of,
-                           requirement_for)
+from .requirements import (
+    ADVANCED_AUDIT,
+    ALL_REQUIREMENTS,
+    AUDIT_NTLM_IN_DOMAIN,
+    BITS_TEXT,
+    FAILURE,
+    FORCE_SUBCATEGORIES,
+    LEGACY_AUDIT,
+    LEGACY_CATEGORIES,
+    MDI_SUBCATEGORIES,
+    NTLM_AUDIT_VALUES,
+    REGISTRY_VALUES,
+    SUBCATEGORIES,
+    SUCCESS,
+    RegistryValue,
+    Requirement,
+    guid_of,
+    requirement_for,
+)
 
 # Subcategories checked beyond the events' own: Audit Policy Change (Sigma's and dcsentry's list of
 # what an attacker turns off; 4719 itself is always logged).
@@ -251,7 +266,7 @@ def _event_setting(eid: int, req: Requirement, r: _Resolver) -> EventVerdict:
             return EventVerdict(eid, req, "yes", f"{rv.name} = {rv.text(value)}", source)
         if value in (1, 3, 5):
             detail = (f"partial: {rv.name} = {rv.text(value)} audits only part of the NTLM authentications; "
-                      f"8004 for all of them needs {rv.wanted} ({rv.meanings[rv.wanted]})")
+                      f"8004 for all of them needs {rv.wanted} ({rv.wanted_text})")
         else:
             detail = f"{rv.name} = {rv.text(value)}"
         return EventVerdict(eid, req, "no", detail, source, [req.fix()], list(req.blind))
@@ -320,13 +335,14 @@ def _setting_checks(r: _Resolver) -> list[SettingCheck]:
             ok = value == rv.wanted or (rv is FORCE_SUBCATEGORIES and value is None)
             ok = ok or (rv.name == "RestrictSendingNTLMTraffic" and value == 2)
             status, current = ("yes" if ok else "no"), rv.text(value)
-        required = rv is AUDIT_NTLM_IN_DOMAIN
-        out.append(SettingCheck(rv.option, "Security Options", rv.meanings[rv.wanted], current, status, source,
-                                required, rv.meanings[rv.wanted] if required else ""))
+        needed = rv is AUDIT_NTLM_IN_DOMAIN
+        out.append(SettingCheck(rv.option, "Security Options", rv.wanted_text, current, status, source,
+                                needed, rv.wanted_text if needed else ""))
     out.append(SettingCheck(SACL_SETTING, "Active Directory object auditing (Advanced Security > Auditing)",
-                            "Everyone, Success: Control Access + Write on the domain object; Write on AdminSDHolder "
-                            "and CN=Policies; Defender for Identity's entries on descendant users, groups, computers and "
-                            "service accounts", "cannot be read from an audit export: run domain-sacl.ps1 -CheckOnly "
+                            "Everyone, Success: Control Access + Write on the domain object; Write on "
+                            "AdminSDHolder and CN=Policies; Defender for Identity's entries on descendant users, "
+                            "groups, computers and service accounts",
+                            "cannot be read from an audit export: run domain-sacl.ps1 -CheckOnly "
                             "(`dcsentry audit --fix-script`)", "unknown", "", False))
     filters = r.ca_filters()
     if filters:

@@ -72,7 +72,7 @@ async def connect(url: str, name: str, announce: Callable[[str], None], stop: as
             return await nats.connect(servers=servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                                       connect_timeout=3, allow_reconnect=True, ping_interval=5, max_outstanding_pings=3,
                                       error_cb=_quiet, disconnected_cb=_none, reconnected_cb=_none)
-        except (OSError, nats.errors.Error, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, nats.errors.Error) as exc:
             if stop is not None and stop.is_set():
                 raise
             announce(f"bus {', '.join(servers)} not reachable ({exc or type(exc).__name__}); retrying")

@@ -2,9 +2,9 @@
 
 Each owned partition runs as its own asyncio task (fetch, then the CPU part in a thread, commit,
 ack); the lease loop renews, takes and gives back partitions every third of the lease. One worker
-of the deployment (the holder of the store's "leader" lock) also runs what must run once: the
-outbox forwarder, health checks, retention, and the merge of every node's counters into the rows
-the console reads.
+of the deployment (the holder of the store's "leader" lock) also runs the deployment's
+housekeeping (runtime/housekeeping.py: the outbox forwarder, health checks, retention, the sum of
+every process's counters), as the single node's detection process does.
 
 DC-health marks (when each DC last sent each event id) are gathered from all owned partitions and
 written every `HEALTH_EVERY` seconds in a transaction of their own: they are a handful of rows
@@ -16,9 +16,6 @@ next events of each DC set `last_seen` again); events, alerts and checkpoints ar
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
 import threading
 import time
 from collections import Counter
@@ -27,25 +24,16 @@ from pathlib import Path
 import nats
 
 from ..config import Config
-from ..lifeline import die_with_parent
-from ..sinks.forward import open_sink
+from ..runtime.child import child_setup, node_name
+from ..runtime.housekeeping import Housekeeping
+from ..runtime.settings import SettingsWatch, follow
 from ..store.rows import Batch
 from ..store.store import Store, open_store
-from ..service.forwarder import Forwarder
-from ..service.incidents import IncidentLinker
-from ..service.health import HealthChecker
-from ..service.settings_watch import SettingsWatch, follow
 from .connect import Names, connect, ensure_stream
 from .leases import Leases
-from .merge import merged_counters
-from .wef import stored_wef_clients
 from .partition import LeaseLost, PartitionRunner
 
 HEALTH_EVERY = 2.0
-
-
-def node_name() -> str:
-    return f"{socket.gethostname().split('.')[0]}-{os.getpid()}".replace(".", "-")
 
 
 class DetectWorker:
@@ -77,6 +65,7 @@ class DetectWorker:
     async def _partition(self, runner: PartitionRunner) -> None:
         p = runner.p
         leases = self.leases
+        assert leases is not None  # opened in run() before any partition starts
         while not runner.stopping:
             try:
                 if not leases.valid(p):
@@ -140,12 +129,13 @@ class DetectWorker:
         runner.stopping = True
         try:
             await asyncio.wait_for(task, timeout=30)
-        except (asyncio.TimeoutError, Exception):
+        except (TimeoutError, Exception):
             task.cancel()
-        await self.leases.release(p)
+        if self.leases is not None:
+            await self.leases.release(p)
 
     # -- the lease loop ---------------------------------------------------------------------------
-    async def run(self, stop: "threading.Event | asyncio.Event", ready: "threading.Event | None" = None) -> None:
+    async def run(self, stop: threading.Event | asyncio.Event, ready: threading.Event | None = None) -> None:
         cfg = self.cfg
         self.nc = await connect(cfg.serve.bus, f"dcsentry-detect-{self.node}", self.announce)
         self.js = self.nc.jetstream(timeout=5.0)
@@ -163,7 +153,7 @@ class DetectWorker:
             t0 = time.monotonic()
             try:
                 gained, lost, extra = await asyncio.wait_for(self.leases.tick(), timeout=period * 2)
-            except (nats.errors.Error, asyncio.TimeoutError, OSError):
+            except (TimeoutError, nats.errors.Error, OSError):
                 self.counters["lease_errors"] += 1
                 gained, lost, extra = [], [], []
             for p in lost:
@@ -205,60 +195,39 @@ class DetectWorker:
     def snapshot(self) -> dict:
         return {"by_event": {str(k): v for k, v in self.by_event.items()}, "by_alert": dict(self.by_alert),
                 "partitions": len(self.tasks), "lag": self.lag,
-                "settings_version": self.settings.version, **{k: v for k, v in self.counters.items()}, "saved_at": time.time()}
+                "settings_version": self.settings.version, **self.counters, "saved_at": time.time()}
 
 
 class LeaderJobs:
-    """What one node runs for the deployment; another worker takes over when the leader dies."""
+    """The node's counters every tick; the deployment's housekeeping while this node leads
+    (another worker takes over when the leader dies)."""
 
     def __init__(self, store: Store, cfg: Config, worker: DetectWorker) -> None:
         self.store = store
         self.cfg = cfg
         self.worker = worker
-        self.forwarder: Forwarder | None = None
-        self.health: HealthChecker | None = None
-        self._stop = threading.Event()
-        self._next_check = self._next_expiry = 0.0
+        self.house: Housekeeping | None = None
 
     def tick(self) -> None:
         self.store.save_counters(f"detect:{self.worker.node}", self.worker.snapshot())
         if not self.store.lead("leader"):
             return
-        now = time.monotonic()
-        merged = merged_counters(self.store.counters())
-        for name, data in merged.items():
-            self.store.save_counters(name, data)
-        if self.forwarder is None:
-            sinks = {url: open_sink(url, console_url=self.worker.console_url,
-                                    webhook_secret=self.cfg.serve.webhook_secret or None)
-                     for url in self.cfg.serve.forward}
-            self.forwarder = Forwarder(self.store, sinks, IncidentLinker(self.store, self.cfg.detection.incidents))
-            threading.Thread(target=self.forwarder.run, args=(self._stop,), name="forwarder", daemon=True).start()
-            self.health = HealthChecker(self.store, self.cfg.health, lambda: merged_counters(self.store.counters())
-                                        .get("ingest", {}), self.cfg.serve.spool_max_rows,
-                                        wef=(self.cfg.wef, lambda: stored_wef_clients(self.store.counters())))
-            self._next_check = now + min(5.0, self.cfg.health.check_interval)
+        if self.house is None:
+            self.house = Housekeeping(self.store, self.cfg, self.worker.console_url)
+            self.house.start()
             self.worker.announce(f"{self.worker.node} leads: forwarding, health checks, retention")
-        self.forwarder.wake.set()
-        if now >= self._next_expiry:
-            self.store.expire(time.time() - self.cfg.serve.retention_days * 86400)
-            self._next_expiry = now + 3600
-        if now >= self._next_check and self.health is not None:
-            self.health.evaluate()
-            self.store.save_counters("forward", self.forwarder.stats())
-            self._next_check = now + self.cfg.health.check_interval
+        self.house.tick()
 
     def close(self) -> None:
-        self._stop.set()
+        if self.house is not None:
+            self.house.close(drain=0)
         self.store.save_counters(f"detect:{self.worker.node}", self.worker.snapshot())
 
 
 def detect_main(cfg: Config, store_url: str, data_dir: Path, console_url: str, parent_pid: int,
-                stop: "threading.Event", ready: "threading.Event") -> None:
+                stop: threading.Event, ready: threading.Event) -> None:
     """Entry point of the detect child process of `serve --bus` (role detect or all)."""
-    die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    child_setup(parent_pid)
 
     def announce(line: str) -> None:
         print(line, flush=True)

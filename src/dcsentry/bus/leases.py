@@ -97,7 +97,7 @@ class Leases:
     async def release(self, p: int) -> None:
         rev = self.owned.pop(p, None)
         self.renewed.pop(p, None)
-        if rev is None:
+        if rev is None or self.kv is None:
             return
         try:
             await self.kv.delete(_key(p), last=rev)
@@ -110,6 +110,8 @@ class Leases:
                 await asyncio.wait_for(self.release(p), timeout=2.0)
             except Exception:
                 pass  # the lease then expires by itself
+        if self.members is None:
+            return
         try:
             await asyncio.wait_for(self.members.delete(self.node), timeout=2.0)
         except Exception:

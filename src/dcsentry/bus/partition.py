@@ -18,49 +18,32 @@ dropped by its message id.
 from __future__ import annotations
 
 import asyncio
-import copy
-import dataclasses
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-import msgspec
 import nats
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from ..config import Config
-from ..detectors.baseline import Baseline
-from ..detectors.engine import DetectionEngine
-from ..detectors.honeytoken import HoneytokenDetector
-from ..service.pipeline import Pipeline
-from ..service.settings_watch import Applied, SettingsWatch
+from ..runtime.core import DetectionCore
+from ..runtime.routing import ALERT, EVENT, KIND_HEADER
+from ..runtime.settings import SettingsWatch
 from ..store.rows import Batch
 from ..store.store import Store
 from .connect import Names
-from .wire import KIND_HEADER, decode, decode_alert
 
 if TYPE_CHECKING:
     from ..detectors.sigma import SigmaRuleset  # imported when rules are configured (pySigma is slow to load)
 
 FETCH_WAIT = 0.5
-SEEN_IDS = 200_000  # message ids remembered per partition (duplicates past JetStream's window)
 
 
 class LeaseLost(Exception):
     """The partition's lease lapsed before a commit: the batch is dropped, the state too."""
-
-
-def token_engine(cfg: Config) -> DetectionEngine:
-    """Only the honeytoken detector: it sees the flagged copies of honeytoken events. Its own copy
-    of the settings, which run-time changes update in place. No Sigma rules (not even compiled):
-    the main engine runs them on the original event, not twice."""
-    engine = DetectionEngine(dataclasses.replace(copy.deepcopy(cfg.detection), sigma=[]), Baseline(),
-                             keep_alerts=False)
-    engine.detectors = [d for d in engine.detectors if isinstance(d, HoneytokenDetector)]
-    return engine
 
 
 class PartitionRunner:
@@ -78,23 +61,16 @@ class PartitionRunner:
         self.progress_name = f"bus:{names.prefix}:p{p}"
         self.replay_name = f"{self.progress_name}:replay"
         self.baseline_name = f"bus:{names.prefix}:p{p}"
-        no_tokens = dataclasses.replace(cfg.detection, honeytokens=[])  # their alerts come from `tokens`
-        self.main = Pipeline(DetectionEngine(no_tokens, store.load_baseline(self.baseline_name), keep_alerts=False,
-                                             sigma=sigma))
-        self.tokens = Pipeline(token_engine(cfg))
-        for pl in (self.main, self.tokens):
-            pl.by_event, pl.by_alert = by_event, by_alert
-        # run-time settings (console / API), applied between batches; the main engine's honeytoken
-        # list stays empty: the token engine raises those alerts
-        self.settings = [Applied(settings, self.main.engine, tokens=False), Applied(settings, self.tokens.engine)]
+        self.core = DetectionCore(cfg.detection, store.load_baseline(self.baseline_name), partitions=cfg.bus.partitions,
+                                  settings=settings, sigma=sigma, by_event=by_event, by_alert=by_alert,
+                                  counters=counters)
         self.counters = counters
         self.health = health  # takes each batch's DC-health marks (written apart: see DetectWorker)
-        self.seen: OrderedDict[str, None] = OrderedDict()
         self.checkpoint = 0
         self.replay_upto = 0
         self.fed = 0
         self.marks: deque[tuple[float, int]] = deque()  # (commit time, first sequence of the batch)
-        self.sub = None
+        self.sub: JetStreamContext.PullSubscription | None = None
         self.stopping = False
         self._last_input = 0.0
         self._last_save = time.monotonic()
@@ -129,16 +105,17 @@ class PartitionRunner:
     # -- one step -----------------------------------------------------------------------------------
     async def step(self, valid: Callable[[], bool]) -> int:
         """Fetch, process, commit, ack. Returns the number of new messages processed."""
-        c, t0 = self.counters, time.perf_counter()
+        # the timings are kept as float seconds beside the integer counts
+        c, t0 = cast("dict[str, float]", self.counters), time.perf_counter()
+        assert self.sub is not None  # open() ran
         try:
             msgs = await self.sub.fetch(self.cfg.bus.batch, timeout=FETCH_WAIT)
-        except (asyncio.TimeoutError, nats.errors.TimeoutError):  # nothing new (FetchTimeoutError included)
+        except (TimeoutError, nats.errors.TimeoutError):  # nothing new (FetchTimeoutError included)
             msgs = []
         if not msgs:
             await self._idle(valid)
             return 0
-        for applied in self.settings:  # what the watch read before this fetch returned applies to it
-            applied.sync()
+        self.core.sync_settings()  # what the watch read before this fetch returned applies to it
         t1 = time.perf_counter()
         batch, live, last = await asyncio.to_thread(self._process, msgs)
         t2 = time.perf_counter()
@@ -160,71 +137,35 @@ class PartitionRunner:
         return live
 
     def _process(self, msgs: list) -> tuple[Batch, int, int]:
+        """The fetched messages in order: those up to the checkpoint replayed (state only), the
+        rest live (runtime/core.py)."""
         batch, replayed = Batch(), Batch()
-        live = 0
-        first = last = 0
+        live = first = last = 0
+        replay_part: list[tuple[str, bytes]] = []
+        live_part: list[tuple[str, bytes]] = []
         for m in msgs:
             seq = m.metadata.sequence.stream
             if seq <= self.fed:  # redelivered after a lost ack: already in hand
                 self.counters["redelivered"] += 1
                 continue
             self.fed = seq
-            mid = (m.headers or {}).get("Nats-Msg-Id")
-            if mid is not None:
-                if mid in self.seen:
-                    self.counters["duplicates"] += 1
-                    continue
-                self.seen[mid] = None
-                if len(self.seen) > SEEN_IDS:
-                    self.seen.popitem(last=False)
-            replay = seq <= self.replay_upto
-            if (m.headers or {}).get(KIND_HEADER) == "alert":  # raised on an ingest node: upsert its latest state
-                self._alert(m.data, replay, batch)
-                if not replay:
-                    live += 1
-                    first = first or seq
-                    last = seq
-                continue
-            try:
-                env = decode(m.data)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                self.counters["bad_messages"] += 1
-                continue
-            ev = env.event
-            if replay:
-                self.counters["replayed"] += 1
+            kind = ALERT if (m.headers or {}).get(KIND_HEADER) == ALERT else EVENT
+            if seq <= self.replay_upto:
+                replay_part.append((kind, m.data))
             else:
+                live_part.append((kind, m.data))
                 live += 1
                 first = first or seq
                 last = seq
-            if env.dc:
-                self.main.engine.builder.dcs.add(ev.computer.split(".", 1)[0].upper())
-            target = replayed if replay else batch
-            if env.token:
-                self.tokens.add(target, ev, env.received_at, store=False)
-            else:
-                if not replay:
-                    self.main.by_event[ev.event_id] += 1
-                self.main.add(target, ev, env.received_at, store=not replay, trusted=env.trusted)
-        self.main.engine.describe_pending()
-        self.tokens.engine.describe_pending()
-        self.main.tally(replayed, count=False)
+        if replay_part:
+            self.core.feed(replay_part, Batch(), replayed, replay=True)
+        if live_part:
+            self.core.feed(live_part, batch, replayed, replay=False)
+        self.core.end_batch(batch, replayed)
         if live:
-            self.main.tally(batch)
             self.marks.append((time.time(), first))
             last = max(last, self.checkpoint)
         return batch, live, last
-
-    def _alert(self, data: bytes, replay: bool, batch: Batch) -> None:
-        """An alert an ingest node raised (WEF sender check). In replay its state is in the store
-        already; live, the batch upserts it by id with the partition's checkpoint."""
-        try:
-            alert = decode_alert(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            self.counters["bad_messages"] += 1
-            return
-        if not replay:
-            batch.alerts[alert.id] = alert  # counted for /metrics by the batch's tally
 
     def _replay_from(self) -> int:
         """The first sequence committed within the last `replay_seconds`."""
@@ -235,12 +176,11 @@ class PartitionRunner:
 
     async def _idle(self, valid: Callable[[], bool]) -> None:
         """Quiet partition: release 4776s still waiting for their 8004; save the baseline."""
-        join = self.main.engine.builder.join_window
-        if self._last_input and time.monotonic() - self._last_input > 2 * join:
+        if self._last_input and time.monotonic() - self._last_input > 2 * self.core.join_window:
             self._last_input = 0.0
             batch = Batch()
-            self.main.release(batch)
-            self.tokens.release(batch)
+            self.core.release(batch)
+            self.core.end_batch(batch)
             if (batch.alerts or batch.activities) and valid():
                 await asyncio.to_thread(self.store.commit_batch, batch)
         if time.monotonic() - self._last_save > 5 and valid():
@@ -248,7 +188,7 @@ class PartitionRunner:
 
     async def save(self) -> None:
         self._last_save = time.monotonic()
-        await asyncio.to_thread(self.store.save_baseline, self.main.engine.baseline, self.baseline_name)
+        await asyncio.to_thread(self.store.save_baseline, self.core.baseline, self.baseline_name)
 
     async def close(self) -> None:
         if self.sub is not None:

@@ -1,12 +1,11 @@
-"""Running dcsentry as a service: the systemd unit shipped in the package (docs/install.md)."""
+"""Running dcsentry as a service: the systemd unit shipped in the package (docs/install.md; the
+`systemd-unit` command is cli/deploy.py)."""
 
 from __future__ import annotations
 
 import sys
 from importlib.resources import files
 from pathlib import Path
-
-import click
 
 _SHIPPED_COMMAND = "/opt/dcsentry/bin/dcsentry"
 
@@ -18,12 +17,3 @@ def unit_text(command: str | None = None) -> str:
     if command is None and Path(sys.argv[0]).name == "dcsentry":
         command = str(Path(sys.argv[0]).resolve())
     return text.replace(_SHIPPED_COMMAND, command) if command else text
-
-
-@click.command("systemd-unit")
-@click.option("--command", "command", metavar="PATH", help="The dcsentry executable for ExecStart "
-              "(default: this one).")
-def systemd_unit(command: str | None) -> None:
-    """Print a hardened systemd unit for `dcsentry serve` (own user, read-only system, only
-    CAP_NET_BIND_SERVICE): `dcsentry systemd-unit > /etc/systemd/system/dcsentry.service`."""
-    click.echo(unit_text(command), nl=False)

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from ..activities import Activity, AuthActivity
-from ..alerts import Alert
+from ..alerts import Alert, Evidence
 from ..config import Detection
 from .base import Incidents, Lru, add_unique, note_auth, plural, trim
 
@@ -23,17 +23,21 @@ class AccountEnumerationDetector:
 
     def __init__(self, cfg: Detection, incidents: Incidents) -> None:
         self.cfg = cfg.account_enumeration
-        self.exclude = {s.upper() for s in cfg.exclude_sources}
+        self.configure(cfg)
         self.incidents = incidents
-        self.unknown: Lru = Lru()  # source -> deque[(t, name)]
-        self.known: Lru = Lru()  # source -> deque[(t, name)] names that got a "you exist" answer
+        self.unknown: Lru[str, deque[tuple[float, str, list[Evidence]]]] = Lru()  # source -> (t, name, evidence)
+        self.known: Lru[str, deque[tuple[float, str]]] = Lru()  # source -> (t, name): names told "you exist"
+
+    def configure(self, cfg: Detection) -> None:
+        """Sources never alerted on (`exclude_sources`, also changed at run time)."""
+        self.exclude = {s.upper() for s in cfg.exclude_sources}
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
         if not isinstance(act, AuthActivity) or act.source.upper() in self.exclude:
             return ()
         src, t = act.source, act.time.timestamp()
         if act.result != "no-such-user":
-            existing: deque = self.known.touch(src, lambda: deque(maxlen=10_000))  # type: ignore[assignment]
+            existing = self.known.touch(src, lambda: deque(maxlen=10_000))
             existing.append((t, act.account))
             a = self.incidents.current(TYPE, src, act.time)
             if a is not None and act.account not in a.details.get("existing_names", []):
@@ -41,7 +45,7 @@ class AccountEnumerationDetector:
                 a.revision += 1
                 return (a,)
             return ()
-        win: deque = self.unknown.touch(src, lambda: deque(maxlen=50_000))  # type: ignore[assignment]
+        win = self.unknown.touch(src, lambda: deque(maxlen=50_000))
         win.append((t, act.account_key, act.evidence))
         trim(win, t, self.cfg.window)
         open_ = self.incidents.current(TYPE, src, act.time)

@@ -2,38 +2,30 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..activities import Activity, AuthActivity
 from ..alerts import ALERT_TYPES, Alert, Evidence
 from ..config import Detection
+from ..lru import MAX_KEYS, Lru
 
-MAX_KEYS = 200_000  # per-detector cap on tracked keys (sources, accounts): oldest are forgotten
+__all__ = ["MAX_KEYS", "Configurable", "Detector", "Incidents", "LearningClock", "Lru", "add_unique", "note_auth",
+           "plural", "trim"]
 
 
 class Detector(Protocol):
     def on_activity(self, act: Activity) -> Iterable[Alert]: ...
 
 
-class Lru(OrderedDict):
-    """A dict that forgets its least recently touched keys past `cap`: bounded detector state."""
+@runtime_checkable
+class Configurable(Protocol):
+    """A detector that keeps its own form of a run-time list (a set, a compiled matcher): it takes
+    the engine's updated settings through `configure` (DetectionEngine.update_lists)."""
 
-    def __init__(self, cap: int = MAX_KEYS) -> None:
-        super().__init__()
-        self.cap = cap
-
-    def touch(self, key: object, make: Callable[[], object]) -> object:
-        try:
-            value = self[key]
-            self.move_to_end(key)
-        except KeyError:
-            value = self[key] = make()
-            if len(self) > self.cap:
-                self.popitem(last=False)
-        return value
+    def configure(self, cfg: Detection) -> None: ...
 
 
 def trim(window: deque, now: float, span: float) -> None:
@@ -48,7 +40,7 @@ class Incidents:
     def __init__(self, cfg: Detection) -> None:
         self.gap = cfg.incident_gap
         self.max_evidence = cfg.max_evidence
-        self._open: Lru = Lru()
+        self._open: Lru[tuple[str, str], Alert] = Lru()
 
     def current(self, type_: str, key: str, t: datetime) -> Alert | None:
         a = self._open.get((type_, key))
@@ -68,10 +60,7 @@ class Incidents:
             at = ALERT_TYPES[type_]
             a = Alert(type=type_, key=key, title=at.title, description="", severity=at.severity,
                       technique=at.technique, start=start or t, end=t, count=0, learning=learning)
-            self._open[(type_, key)] = a
-            self._open.move_to_end((type_, key))
-            if len(self._open) > self._open.cap:
-                self._open.popitem(last=False)
+            self._open.put((type_, key), a)
         else:
             a.revision += 1
             if t > a.end:

@@ -4,27 +4,44 @@ save it and a restarted sensor picks up where it was."""
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import msgspec
 
 from .base import LearningClock, Lru
 
 _CAP = 500_000
+R = TypeVar("R", bound=msgspec.Struct)
 
 
 class Baseline:
     def __init__(self) -> None:
-        self.auth_from: Lru = Lru(_CAP)  # (account, source) -> last success time
-        self.group_changes: Lru = Lru(_CAP)  # (actor, group) -> times seen
-        self.services: Lru = Lru(_CAP)  # (host, service name) -> image path
+        self.auth_from: Lru[tuple[str, str], float] = Lru(_CAP)  # (account, source) -> last success time
+        self.group_changes: Lru[tuple[str, str], int] = Lru(_CAP)  # (actor, group) -> times seen
+        self.services: Lru[tuple[str, str], str] = Lru(_CAP)  # (host, service name) -> image path
         self.clock = LearningClock()
-        self.tables: dict[str, Lru] = {}  # what the DC-log detectors learn, by name (see table())
+        self.tables: dict[str, Lru[Any, Any]] = {}  # what the DC-log detectors learn, by name (see table())
+        self._row_types: dict[str, type] = {}  # table name -> its row type (see rows())
 
-    def table(self, name: str, cap: int = _CAP) -> Lru:
+    def table(self, name: str, cap: int = _CAP) -> Lru[Any, Any]:
         """A named table of learned facts (key -> JSON-able value), saved and restored with the rest.
         Keys are strings or tuples of strings (restored as tuples)."""
         t = self.tables.get(name)
         if t is None:
             t = self.tables[name] = Lru(cap)
+        return t
+
+    def rows(self, name: str, row: type[R], cap: int = _CAP) -> Lru[Any, R]:
+        """A table whose values are `row`s: msgspec Structs declared `array_like=True`, so they are
+        saved as the JSON arrays (`[first, last, ...]`) a table of plain lists was saved as, and a
+        restored table's arrays become `row`s again here, on first use."""
+        t = self.table(name, cap)
+        if self._row_types.get(name) is not row:
+            for k in list(t):
+                v = t[k]
+                if not isinstance(v, row):
+                    t[k] = msgspec.convert(v, row)
+            self._row_types[name] = row
         return t
 
     def learned_auth(self, account: str, source: str) -> bool:
@@ -39,7 +56,7 @@ class Baseline:
 
     def learn_group_change(self, actor: str, group: str) -> None:
         n = self.group_changes.touch((actor, group), lambda: 0)
-        self.group_changes[(actor, group)] = int(n) + 1  # type: ignore[arg-type]
+        self.group_changes[(actor, group)] = n + 1
 
     def dump(self) -> bytes:
         return msgspec.json.encode({
@@ -52,7 +69,7 @@ class Baseline:
         })
 
     @classmethod
-    def load(cls, raw: bytes) -> "Baseline":
+    def load(cls, raw: bytes) -> Baseline:
         b = cls()
         d = msgspec.json.decode(raw)
         for a, s, t in d.get("auth_from", []):

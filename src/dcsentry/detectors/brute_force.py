@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 from ..activities import Activity, AuthActivity
 from ..activities.status import PASSWORD_RIGHT
-from ..alerts import Alert
+from ..alerts import Alert, Evidence
 from ..config import Detection
 from .base import Incidents, Lru, add_unique, note_auth, plural, trim
 from .baseline import Baseline
@@ -81,11 +81,15 @@ class BruteForceDetector:
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline) -> None:
         self.cfg = cfg.brute_force
         self.spray_max = cfg.password_spray.max_per_account
-        self.exclude = {s.upper() for s in cfg.exclude_sources}
+        self.configure(cfg)
         self.incidents = incidents
         self.baseline = baseline
-        self.windows: Lru = Lru()  # "source|account" -> deque[(t, evidence)]
-        self.sources: Lru = Lru()  # source -> SourceWindow
+        self.windows: Lru[str, deque[tuple[float, list[Evidence]]]] = Lru()  # "source|account" -> (t, evidence)
+        self.sources: Lru[str, SourceWindow] = Lru()  # source -> its wrong passwords in the window
+
+    def configure(self, cfg: Detection) -> None:
+        """Sources never alerted on (`exclude_sources`, also changed at run time)."""
+        self.exclude = {s.upper() for s in cfg.exclude_sources}
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
         if not isinstance(act, AuthActivity) or act.source.upper() in self.exclude:
@@ -108,7 +112,7 @@ class BruteForceDetector:
     # -- one account ----------------------------------------------------------------------------
     def _per_account(self, act: AuthActivity, key: str, usual: bool) -> tuple[Alert, ...]:
         t = act.time.timestamp()
-        win: deque = self.windows.touch(key, deque)  # type: ignore[assignment]
+        win = self.windows.touch(key, deque)
         win.append((t, act.evidence))
         trim(win, t, self.cfg.window)
         open_ = self.incidents.current(TYPE, key, act.time)
@@ -137,7 +141,7 @@ class BruteForceDetector:
     # -- a few accounts, one source ---------------------------------------------------------------
     def _per_source(self, act: AuthActivity) -> tuple[Alert, ...]:
         t = act.time.timestamp()
-        src: SourceWindow = self.sources.touch(act.source, SourceWindow)  # type: ignore[assignment]
+        src = self.sources.touch(act.source, SourceWindow)
         src.add(t, act.account_key, act.account, act.evidence, act.protocol)
         src.trim(t, self.cfg.window)
         accounts = len(src.counts)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import TYPE_CHECKING
 
 from ..activities import Activity
 from ..activities.builder import ActivityBuilder
-from ..activities.context import DomainContext, Inventory
+from ..activities.context import Account, DomainContext, Inventory
 from ..activities.sensitive import SensitiveGroups
 from ..alerts import SIGMA_PREFIX, Alert
 from ..config import Detection
 from ..model import WindowsEvent
 from .account_enumeration import AccountEnumerationDetector
-from .base import Detector, Incidents
+from .base import Configurable, Detector, Incidents
 from .baseline import Baseline
 from .brute_force import BruteForceDetector
 from .dclog import dc_log_detectors
@@ -26,6 +27,10 @@ from .suspicious_service import SuspiciousServiceDetector
 
 if TYPE_CHECKING:
     from .sigma import SigmaRuleset
+
+# the lists the console and API change while the service runs (store/settings.py)
+RUNTIME_LISTS = ("honeytokens", "sensitive_groups", "exclude_sources", "replication_allowed",
+                 "directory_writers_allowed", "sensitive_objects", "alert_exclusions")
 
 
 class DetectionEngine:
@@ -53,6 +58,7 @@ class DetectionEngine:
         self._routes: dict[type, list[Detector]] = {}  # activity kind -> the detectors that read it
         self.keep_alerts = keep_alerts  # `hunt` keeps every alert for its report; the service stores them instead
         self.alerts: dict[str, Alert] = {}  # every alert raised, by id
+        self._kept: set[int] = set()  # id() of the alerts in self.alerts
         # Descriptions are written when an alert is handed on, not at each of its thousands of events.
         self._describe = {_type_of(d): d.describe for d in self.detectors if hasattr(d, "describe")}
         self._stale: dict[int, Alert] = {}
@@ -69,10 +75,26 @@ class DetectionEngine:
 
             self.sigma = SigmaMatcher(sigma, cfg)
 
+    def update_lists(self, eff: Detection) -> None:
+        """Take the run-time lists of `eff` (honeytokens, sensitive groups, excluded sources, allow-
+        lists, alert exclusions) while running: detectors are updated in place, so their counting
+        windows and open incidents carry on across the change."""
+        for name in RUNTIME_LISTS:
+            setattr(self.cfg, name, list(getattr(eff, name)))
+        self.builder.sensitive = SensitiveGroups(self.cfg.sensitive_groups)
+        for det in self.detectors:
+            if isinstance(det, Configurable):
+                det.configure(self.cfg)
+
+    def replace_inventory(self, accounts: list[Account]) -> int:
+        """A new imported inventory (`dcsentry inventory import`): this engine's own copies, as
+        readers update the accounts they see. What the stream taught the inventory stays."""
+        return self.ctx.inventory.replace_imported([dataclasses.replace(a, spns=list(a.spns)) for a in accounts])
+
     def _run(self, acts: list[Activity]) -> list[Alert]:
         self.last_activities = acts
         if not acts:
-            return acts  # type: ignore[return-value]  (the same empty list)
+            return acts  # type: ignore[return-value]  # the same empty list
         out: list[Alert] = []
         routes = self._routes
         for act in acts:
@@ -83,13 +105,19 @@ class DetectionEngine:
                 dets = routes[kind] = self._readers_of(kind)
             for det in dets:
                 for alert in det.on_activity(act):
-                    if self.keep_alerts:
-                        self.alerts.setdefault(alert.id, alert)
+                    if self.keep_alerts and id(alert) not in self._kept:
+                        self._keep(alert)
                     self._stale[id(alert)] = alert  # described and checked against the exclusions
                     out.append(alert)
             if getattr(act, "result", None) == "success":  # learn after detecting, so the success counts
                 self.baseline.learn_auth(act.account_key, act.source, act.time.timestamp())  # type: ignore[union-attr]
         return out
+
+    def _keep(self, alert: Alert) -> None:
+        """Record an alert once, when it is new: its id hashes type, key and start, which was 8 % of
+        `hunt` on the corpus when done at each of the thousands of events that grow it."""
+        self._kept.add(id(alert))  # the alert stays in self.alerts, so its id() is never reused
+        self.alerts.setdefault(alert.id, alert)
 
     def _readers_of(self, kind: type) -> list[Detector]:
         """The detectors an activity of this kind is handed to: those that say which kinds they read
@@ -104,8 +132,8 @@ class DetectionEngine:
             hits = self.sigma.feed(ev)
             if hits:
                 for alert in hits:
-                    if self.keep_alerts:
-                        self.alerts.setdefault(alert.id, alert)
+                    if self.keep_alerts and id(alert) not in self._kept:
+                        self._keep(alert)
                     self._stale[id(alert)] = alert
                 out = out + hits
         return out
@@ -119,7 +147,7 @@ class DetectionEngine:
         """Bring the description of every alert that changed since the last call up to date, and
         suppress those the alert exclusions cover (detectors/exclusions.py)."""
         rules = tuple(self.cfg.alert_exclusions)
-        if rules != self._exclusions[0]:  # the run-time list changed (service/settings_watch.py)
+        if rules != self._exclusions[0]:  # the run-time list changed (runtime/settings.py)
             self._exclusions = (rules, Exclusions(list(rules)))
         for alert in self._stale.values():
             describe = self._describe.get(alert.type)

@@ -19,18 +19,12 @@ from ..activities.context import DomainContext
 from ..activities.dclog.accounts import AccountChange
 from ..activities.dclog.directory import DirectoryChange
 from ..activities.dclog.kerberos import TicketRequest
+from ..activities.keys import Honeytokens, token_name
 from ..alerts import Alert
 from ..config import Detection
 from .base import Incidents, add_unique
 
 TYPE = "honeytoken-activity"
-
-
-def _short(name: str) -> str:
-    short = (name or "").strip().lower().split("\\")[-1].split("@")[0]
-    if short.startswith("cn="):
-        short = short[3:].split(",", 1)[0]
-    return short
 
 
 class HoneytokenDetector:
@@ -41,31 +35,20 @@ class HoneytokenDetector:
 
     def configure(self, cfg: Detection) -> None:
         """Take a (new) honeytoken list: names, SIDs, or distinguished names (`CN=...,DC=...`)."""
-        tokens = [h.strip() for h in cfg.honeytokens if h.strip()]
-        self.sids = {h.upper() for h in tokens if h.upper().startswith("S-1-")}
-        self.dns = {h.lower() for h in tokens if h.lower().startswith("cn=") and "," in h}
-        self.names = {_short(h) for h in tokens if not h.upper().startswith("S-1-")}
-        self.names.discard("")
+        self.tokens = Honeytokens(cfg.honeytokens)
+        self.names, self.sids = self.tokens.names, self.tokens.sids
 
     def _match(self, name: str, sid: str = "") -> str | None:
-        short = _short(name)
-        if short and short in self.names:
-            return short
-        return sid.upper() if sid and sid.upper() in self.sids else None
+        return self.tokens.match(name, sid)
 
     def match_dn(self, dn: str) -> str | None:
         """A directory object that is a honeytoken: its DN listed, its CN a listed name, or the
         inventory's account with that DN listed by name or SID."""
-        key = (dn or "").strip().lower()
-        if not key:
-            return None
-        if key in self.dns:
-            return _short(key)
-        token = self._match(dn)
+        token = self.tokens.match_dn(dn)
         if token is not None or self.ctx is None:
             return token
         inv = self.ctx.inventory
-        acc = inv.accounts.get(inv.by_dn.get(key, ""))
+        acc = inv.accounts.get(inv.by_dn.get((dn or "").strip().lower(), ""))
         return self._match(acc.name, acc.sid) if acc is not None else None
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
@@ -188,7 +171,7 @@ class HoneytokenDetector:
                     }.get(act.operation, act.operation)
         src = act.source
         line = f"Directory {what} by {act.actor or '?'} on {act.host}" + (f", session from {src}" if src else "")
-        return token, line, [_short(act.object_dn) or act.object_dn, act.actor], [src] if src else []
+        return token, line, [token_name(act.object_dn) or act.object_dn, act.actor], [src] if src else []
 
 
 def _kind(act: Activity) -> str:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ..activities import Activity, AuthActivity
 from ..activities.status import PASSWORD_RIGHT
-from ..alerts import Alert
+from ..alerts import Alert, Evidence
 from ..config import Detection
 from .base import Incidents, Lru, add_unique, note_auth, plural
 from .baseline import Baseline
@@ -23,25 +24,40 @@ TYPE = "password-spray"
 _MAX_ACCOUNTS = 20_000
 
 
+@dataclass(slots=True)
+class AccountTries:
+    """The wrong passwords one source gave for one account."""
+
+    first: float  # epoch of the first try of the current run (a pause over slow_window starts a new run)
+    last: float  # epoch of the latest try
+    tries: int  # tries in the current run
+    name: str  # the account as the event spelt it
+
+
 class PasswordSprayDetector:
     accepts = (AuthActivity,)  # the engine hands it nothing else
 
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline) -> None:
         self.cfg = cfg.password_spray
-        self.exclude = {s.upper() for s in cfg.exclude_sources}
+        self.configure(cfg)
         self.incidents = incidents
         self.baseline = baseline
-        self.attacked: Lru = Lru()  # source -> account keys of its open incident
-        self.sources: Lru = Lru()  # source -> {account key: [first, last, tries, name]}
-        self.tried: Lru = Lru()  # source -> deque[(t, evidence)]: the evidence a new alert shows
+        self.attacked: Lru[str, set[str]] = Lru()  # source -> account keys of its open incident
+        self.sources: Lru[str, dict[str, AccountTries]] = Lru()  # source -> account key -> its tries
+        # source -> (t, evidence) of its latest tries: the evidence a new alert shows
+        self.tried: Lru[str, deque[tuple[float, list[Evidence]]]] = Lru()
         self.max_evidence = cfg.max_evidence
 
-    def _stats(self, hits: dict, now: float, span: float) -> tuple[int, int]:
+    def configure(self, cfg: Detection) -> None:
+        """Sources never alerted on (`exclude_sources`, also changed at run time)."""
+        self.exclude = {s.upper() for s in cfg.exclude_sources}
+
+    def _stats(self, hits: dict[str, AccountTries], now: float, span: float) -> tuple[int, int]:
         accounts = tries = 0
-        for first, last, n, _ in hits.values():
-            if last >= now - span:
+        for h in hits.values():
+            if h.last >= now - span:
                 accounts += 1
-                tries += n
+                tries += h.tries
         return accounts, tries
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
@@ -51,10 +67,10 @@ class PasswordSprayDetector:
         if act.result in PASSWORD_RIGHT:  # expired/must-change/... answers also prove the password right
             a = self.incidents.current(TYPE, src, act.time)
             if a is None or act.account not in a.accounts:
-                hits = self.sources.get(src)
-                h = hits.get(act.account_key) if hits else None
-                if h is not None and act.time.timestamp() - h[1] <= self.cfg.typo_window:
-                    del hits[act.account_key]  # the user mistyped, then got it right: not a sprayed account
+                seen = self.sources.get(src)
+                typo = seen.get(act.account_key) if seen else None
+                if seen and typo is not None and act.time.timestamp() - typo.last <= self.cfg.typo_window:
+                    del seen[act.account_key]  # the user mistyped, then got it right: not a sprayed account
                 return ()
             guessed = a.details.setdefault("guessed_accounts", [])
             if act.account in guessed:
@@ -67,19 +83,19 @@ class PasswordSprayDetector:
         if self.baseline.learned_auth(act.account_key, src):
             return ()  # a typo by someone who normally logs on from here (a shared terminal server)
         t = act.time.timestamp()
-        hits: dict = self.sources.touch(src, dict)  # type: ignore[assignment]
-        tried: deque = self.tried.touch(src, lambda: deque(maxlen=self.max_evidence))  # type: ignore[assignment]
+        hits = self.sources.touch(src, dict)
+        tried = self.tried.touch(src, lambda: deque(maxlen=self.max_evidence))
         tried.append((t, act.evidence))
         h = hits.get(act.account_key)
         if h is None:
             if len(hits) >= _MAX_ACCOUNTS:
                 hits.pop(next(iter(hits)))
-            hits[act.account_key] = [t, t, 1, act.account]
+            hits[act.account_key] = AccountTries(t, t, 1, act.account)
         else:
-            if t - h[1] > self.cfg.slow_window:
-                h[0], h[2] = t, 0
-            h[1] = t
-            h[2] += 1
+            if t - h.last > self.cfg.slow_window:
+                h.first, h.tries = t, 0
+            h.last = t
+            h.tries += 1
         open_ = self.incidents.current(TYPE, src, act.time)
         if open_ is None:
             fast, fast_tries = self._stats(hits, t, self.cfg.window)
@@ -89,26 +105,26 @@ class PasswordSprayDetector:
             if not (hit_fast or hit_slow):
                 return ()
             span = self.cfg.window if hit_fast else self.cfg.slow_window
-            recent = [k for k, h in hits.items() if h[1] >= t - span]
-            start = min(hits[k][0] for k in recent)
+            recent = [k for k, h in hits.items() if h.last >= t - span]
+            start = min(hits[k].first for k in recent)
             learning = self.baseline.clock.learning("domain", act.time, self.cfg.learning_period)
             evidence = [e for tt, evs in tried if tt >= start for e in evs]  # the tries it counts, not the last
             a = self.incidents.raise_or_grow(TYPE, src, act.time, evidence,
                                              start=act.time.fromtimestamp(start, act.time.tzinfo), learning=learning)
-            a.count = sum(hits[k][2] for k in recent)
+            a.count = sum(hits[k].tries for k in recent)
             attacked = self.attacked.touch(src, set)
-            attacked.clear()  # type: ignore[attr-defined]
-            attacked.update(recent)  # type: ignore[attr-defined]
+            attacked.clear()
+            attacked.update(recent)
             a.details["attacked_accounts"] = len(recent)
             a.details["pace"] = "fast" if hit_fast else "slow"
             for k in recent:
-                add_unique(a.accounts, hits[k][3], cap=500)
+                add_unique(a.accounts, hits[k].name, cap=500)
         else:
             a = self.incidents.raise_or_grow(TYPE, src, act.time, act.evidence)
             a.count += 1
             attacked = self.attacked.touch(src, set)
-            attacked.add(act.account_key)  # type: ignore[attr-defined]
-            a.details["attacked_accounts"] = len(attacked)  # type: ignore[arg-type]
+            attacked.add(act.account_key)
+            a.details["attacked_accounts"] = len(attacked)
         add_unique(a.accounts, act.account, cap=500)
         note_auth(a, act, src)
         return (a,)
@@ -122,7 +138,8 @@ class PasswordSprayDetector:
                 f"{a.end:%H:%M:%S} UTC ({a.details.get('pace', 'fast')} pace).")
         guessed = a.details.get("guessed_accounts")
         if guessed:
-            text += f" Guessed: {', '.join(guessed)} logged on successfully from {src} afterwards; reset their passwords."
+            text += (f" Guessed: {', '.join(guessed)} logged on successfully from {src} afterwards; "
+                     "reset their passwords.")
         else:
             text += f" No attempt succeeded so far; contain {src} and look for the spraying tool."
         if a.learning:

@@ -37,7 +37,8 @@ class RemoteCodeExecutionDetector:
             add_unique(a.dcs, act.host)
             a.severity = "high"
         lines = a.details.setdefault("activities", [])
-        add_unique(lines, f"Successful remote creation of {act.name} ({act.image_path[:120]}) by {creator(act)}", cap=50)
+        add_unique(lines, f"Successful remote creation of {act.name} ({act.image_path[:120]}) by {creator(act)}",
+                   cap=50)
         a.description = (f"The following remote execution attempts were performed on "
                          f"{'the domain controller ' if on_dc else ''}{act.host}: " + "; ".join(lines[:5])
                          + ". If this account and its source are not allowed to run commands remotely here, "

@@ -4,7 +4,7 @@ Over syslog anybody who reaches the port can send an event claiming any computer
 DC99"): it would be stored, detected on and show DC99 in DC health. With bindings configured, an
 event is accepted only from a sender bound to its computer; others are counted per sender, kept out
 of detection, the store and DC health, and raise one `sender-mismatch` alert per sender (growing with
-each computer it claimed). WEF has its own check (sources/wef/identity.py: the client certificate or
+each computer it claimed). WEF has its own check (detectors/wef_sender.py: the client certificate or
 Kerberos principal must be the computer).
 
 An entry is ``SENDER = COMPUTERS``: SENDER an address (``10.0.0.5``), a network (``10.0.1.0/24``) or

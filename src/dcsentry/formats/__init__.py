@@ -39,12 +39,12 @@ def sniff(head: bytes) -> str | None:
     """Name the format from the first bytes of the input, or None."""
     if head.startswith(EVTX_MAGIC):
         return "evtx"
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "zip"
     if head.startswith(b"\x1f\x8b"):
         return "gz"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or head[:2] in (b"<\x00", b"\x00<") \
-            or head[:4] == b"\x00\x00\x00<" or head.startswith(codecs.BOM_UTF32_BE):  # UTF-16 or UTF-32
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)) \
+            or head[:2] in (b"<\x00", b"\x00<") or head[:4] == b"\x00\x00\x00<":  # UTF-16 or UTF-32
         return "xml"
     text = head.removeprefix(codecs.BOM_UTF8).lstrip()
     if _SYSLOG.match(text):  # before XML: `<13>` is a syslog PRI, never a tag; `{"name":` is QRadar JSON
@@ -98,7 +98,7 @@ class _UpToDamage(io.RawIOBase):
     clean end: the reader keeps every event before the damage instead of losing the block it was
     reading. Reads are capped so a late error (a zip CRC check) costs at most 64 KiB."""
 
-    def __init__(self, inner: IO[bytes], on_damage: Callable[[BaseException], None],
+    def __init__(self, inner: IO[bytes] | io.BufferedIOBase, on_damage: Callable[[BaseException], None],
                  errors: tuple[type[BaseException], ...] = _GZ_ERRORS) -> None:
         self._inner = inner
         self._on_damage = on_damage
@@ -112,7 +112,8 @@ class _UpToDamage(io.RawIOBase):
         if self._broken:
             return 0
         try:
-            data = self._inner.read1(min(len(b), 1 << 16))  # type: ignore[attr-defined]
+            # a GzipFile or a ZipExtFile, which typeshed types as IO[bytes] (no read1)
+            data = self._inner.read1(min(len(b), 1 << 16))  # type: ignore[union-attr]
         except self._errors as exc:
             self._broken = True
             self._on_damage(exc)
@@ -121,7 +122,8 @@ class _UpToDamage(io.RawIOBase):
         return len(data)
 
 
-def _read_gz(stream: IO[bytes], source: str, stats: ReadStats, member: str | None, threads: int) -> Iterator[WindowsEvent]:
+def _read_gz(stream: IO[bytes], source: str, stats: ReadStats, member: str | None,
+             threads: int) -> Iterator[WindowsEvent]:
     name = (member or source).removesuffix(".gz").rsplit("/", 1)[-1]
 
     def damaged(exc: BaseException) -> None:
@@ -139,14 +141,14 @@ def read_stream(stream: IO[bytes], source: str, stats: ReadStats, fmt: str | Non
                 member: str | None = None, threads: int = 0, path: str | None = None) -> Iterator[WindowsEvent]:
     """Every event in `stream`. `path`, when the stream is a plain file, lets EVTX mmap it."""
     if not isinstance(stream, io.BufferedReader) and not hasattr(stream, "peek"):
-        stream = io.BufferedReader(stream)  # type: ignore[arg-type]
+        stream = io.BufferedReader(stream)  # type: ignore[type-var]  # typeshed: a RawIOBase; any binary reader works
     head = stream.peek(64)[:64]
     if not head and fmt is None:  # an empty export (a query that matched nothing) holds no events; not an error
         return
     kind = fmt or sniff(head)
     if kind is None:
-        stats.problem(Origin(source, None, member), "unrecognised format (not EVTX, XML, JSON lines, syslog, zip or gz); "
-                      "use --format to say which", "format")
+        stats.problem(Origin(source, None, member), "unrecognised format (not EVTX, XML, JSON lines, syslog, zip or "
+                      "gz); use --format to say which", "format")
         return
     stats.formats[kind] += 1
     if kind == "evtx":

@@ -7,10 +7,10 @@ raises inside the parser's iterator: it is reported and reading carries on with 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import shutil
 import tempfile
-from typing import IO, Any, Union
+from collections.abc import Iterator
+from typing import IO, Any
 
 import msgspec
 
@@ -53,7 +53,7 @@ class _Security(msgspec.Struct):
 
 class _System(msgspec.Struct):
     Provider: _Provider | None = None
-    EventID: Union[int, _EventIdText, None] = 0
+    EventID: int | _EventIdText | None = 0
     Level: int | None = None
     Task: int | None = None
     Keywords: str | None = None
@@ -105,12 +105,13 @@ def from_evtx_json(doc: bytes | str, fallback_time: str = "", origin: Origin | N
     """One record of the evtx parser's JSON (also what `evtx_dump -o jsonl` writes)."""
     ev = _decode(doc).Event
     s = ev.System
-    eid = s.EventID if type(s.EventID) is int else (s.EventID.text if s.EventID is not None else 0)
+    eid = s.EventID.text if isinstance(s.EventID, _EventIdText) else (s.EventID or 0)
     if ev.EventData is not None or ev.UserData is None:
         data = event_data(ev.EventData)
     else:
         data = {}
-        flatten_user_data(next(iter(ev.UserData.values()), {}) if isinstance(ev.UserData, dict) else ev.UserData, "", data)
+        user_data = next(iter(ev.UserData.values()), {}) if isinstance(ev.UserData, dict) else ev.UserData
+        flatten_user_data(user_data, "", data)
     t = (parse_time(s.TimeCreated.attrs.SystemTime) if s.TimeCreated is not None else None) \
         or parse_time(fallback_time) or EPOCH
     return WindowsEvent(
@@ -135,7 +136,10 @@ def read_evtx(src: str | IO[bytes], source: str, stats: ReadStats, member: str |
 
     The native parser runs in a helper process (evtx_native): a parser stuck on a corrupted
     record costs this file, not the program. A stream (a zip/gz member, stdin) is copied to a
-    temporary file first, since the parser needs random access.
+    temporary file first, since the parser needs random access. The helper also decodes the records
+    into events, on its own core, unless `threads` is 1: a caller asking for one thread runs a
+    reader per core already (`events --jsonl`'s workers), where shipping decoded events back would
+    only add the msgpack round trip to the CPU all cores share.
     """
     if isinstance(src, str):
         yield from _read_native(src, source, stats, member, threads)
@@ -146,17 +150,40 @@ def read_evtx(src: str | IO[bytes], source: str, stats: ReadStats, member: str |
         yield from _read_native(tmp.name, source, stats, member, threads)
 
 
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError)
+_events = msgspec.msgpack.Decoder(list[WindowsEvent]).decode
+
+
+def decode_records(batch: list[tuple[int, str, str]], source: str, member: str | None
+                   ) -> tuple[list[WindowsEvent], list[tuple[int, str]]]:
+    """The helper's side of decoding (evtx_native._sender): the events of a batch of records, and
+    (record number, reason) for each record that did not decode."""
+    events: list[WindowsEvent] = []
+    bad: list[tuple[int, str]] = []
+    for number, data, timestamp in batch:
+        try:
+            events.append(from_evtx_json(data, timestamp, Origin(source, number, member)))
+        except _DECODE_ERRORS as exc:
+            bad.append((number, f"EVTX record {number} could not be decoded: {exc}"))
+    return events, bad
+
+
 def _read_native(path: str, source: str, stats: ReadStats, member: str | None, threads: int) -> Iterator[WindowsEvent]:
     last = 0
-    for msg in NativeParser.parse(path, threads):
+    for msg in NativeParser.parse(path, threads, decode=None if threads == 1 else (source, member)):
         kind = msg[0]
-        if kind == "batch":
+        if kind == "events":
+            for number, reason in msg[2]:
+                stats.problem(Origin(source, number, member), reason, "evtx-record")
+            last = msg[3]
+            yield from _events(msg[1])
+        elif kind == "batch":
             for number, data, timestamp in msg[1]:
                 last = number
                 origin = Origin(source, number, member)
                 try:
                     yield from_evtx_json(data, timestamp, origin)
-                except (msgspec.DecodeError, msgspec.ValidationError, KeyError, TypeError, ValueError) as exc:
+                except _DECODE_ERRORS as exc:
                     stats.problem(origin, f"EVTX record {number} could not be decoded: {exc}", "evtx-record")
         elif kind == "error":
             stats.problem(Origin(source, last or None, member), f"damaged EVTX data after record {last}: {msg[1]}",

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 from ..model import EPOCH, Origin, WindowsEvent
 
-
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
@@ -91,7 +90,7 @@ class ReadStats:
     def skipped_total(self) -> int:
         return sum(self.skipped.values())
 
-    def merge(self, other: "ReadStats") -> None:
+    def merge(self, other: ReadStats) -> None:
         self.files += other.files
         self.records += other.records
         self.by_id.update(other.by_id)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import IO
 
 from ..model import Origin, WindowsEvent
@@ -58,7 +58,7 @@ def _iso(m: re.Match[str]) -> datetime | None:
     y, mo, d, h, mi, s, frac, zone = m.groups()
     try:
         t = datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), int((frac or "0")[:6].ljust(6, "0")),
-                     tzinfo=timezone.utc)
+                     tzinfo=UTC)
         if zone and zone != "Z":
             sign = -1 if zone[0] == "-" else 1
             hh, mm = int(zone[1:3]), int(zone[-2:])
@@ -77,8 +77,8 @@ def _rfc3164_time(m: re.Match[str], now: datetime) -> datetime | None:
     us = int((frac or "0").ljust(6, "0"))
     try:
         if year:
-            return datetime(int(year), month, int(day), int(h), int(mi), int(s), us, tzinfo=timezone.utc)
-        t = datetime(now.year, month, int(day), int(h), int(mi), int(s), us, tzinfo=timezone.utc)
+            return datetime(int(year), month, int(day), int(h), int(mi), int(s), us, tzinfo=UTC)
+        t = datetime(now.year, month, int(day), int(h), int(mi), int(s), us, tzinfo=UTC)
         if t - now > timedelta(days=31):  # December's messages read in January
             t = t.replace(year=now.year - 1)
         return t
@@ -133,7 +133,7 @@ def split_header(text: str, now: datetime | None = None) -> tuple[SyslogHeader, 
     m = _TS3164.match(text, i) or _ISO.match(text, i)
     if m is None:
         return h, text[i:].lstrip()
-    h.time = _iso(m) if m.re is _ISO else _rfc3164_time(m, now or datetime.now(timezone.utc))
+    h.time = _iso(m) if m.re is _ISO else _rfc3164_time(m, now or datetime.now(UTC))
     i = m.end()
     while i < len(text) and text[i] in " \t":
         i += 1
@@ -152,7 +152,8 @@ def split_header(text: str, now: datetime | None = None) -> tuple[SyslogHeader, 
 # ---- capture framing ---------------------------------------------------------------------------
 
 _OCTET = re.compile(rb"(\d{1,7}) (?=<\d{1,3}>|CEF:|\{|RsaSA|&lt;)")
-_START = re.compile(rb"(?:<\d{1,3}>|&lt;|CEF:\d|LEEF:|\{|\[|@cee:|RsaSA|AgentDevice=|[A-Za-z]{3} +\d{1,2} \d\d:\d\d:\d\d"
+_START = re.compile(rb"(?:<\d{1,3}>|&lt;|CEF:\d|LEEF:|\{|\[|@cee:|RsaSA|AgentDevice="
+                    rb"|[A-Za-z]{3} +\d{1,2} \d\d:\d\d:\d\d"
                     rb"|\d{4}-\d\d-\d\d[T ]\d\d:|\d\d?/\d\d?/\d{4} \d\d?:\d\d:\d\d)")
 _HEAD_B = re.compile(rb"(?:<\d{1,3}>)?(?:&lt;Syslog Header&gt;|<Syslog Header>)?"
                      rb"(?:[1-9] \S+ \S+ \S+ \S+ \S+ (?:-|\[.*?\]) ?"

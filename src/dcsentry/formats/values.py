@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 
@@ -61,10 +61,10 @@ def parse_time(s: str) -> datetime | None:
     except ValueError:
         return None
     if t.tzinfo is None:
-        return t.replace(tzinfo=timezone.utc)
+        return t.replace(tzinfo=UTC)
     if t.utcoffset() != timedelta(0):
         try:
-            return t.astimezone(timezone.utc)
+            return t.astimezone(UTC)
         except OverflowError:  # an offset pushing year 1 or 9999 out of range: unreadable, not fatal
             return None
     return t

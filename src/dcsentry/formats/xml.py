@@ -133,7 +133,7 @@ def element_to_event(root: etree._Element, origin: Origin | None) -> WindowsEven
                     v = d.text  # _text() inlined: this is the hot loop
                     data[name] = "" if not v or (v[0] in "\r\n" and _INDENT.fullmatch(v)) else v
                 elif n == "Binary" and _text(d):
-                    data["Binary"] = d.text
+                    data["Binary"] = d.text or ""
         elif section == "UserData":
             wrapper = next((c for c in part if _local(c.tag)), None)
             if wrapper is not None:
@@ -264,3 +264,12 @@ def read_xml(stream: IO[bytes], source: str, stats: ReadStats, member: str | Non
         except ValueError as exc:
             stats.problem(origin, str(exc), "xml")
         pos = stop
+
+
+def decode_wef(data: bytes, origin: Origin) -> tuple[str, WindowsEvent]:
+    """A WEF-delivered event (its XML, UTF-8) -> ("wef", event). Raises ValueError."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"WEF event is not UTF-8: {exc.reason}") from None
+    return "wef", parse_event_xml(text, origin)

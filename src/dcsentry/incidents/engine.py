@@ -1,5 +1,5 @@
 """Alerts in, incidents out. No sockets, no database: `hunt` feeds it the final alerts, the service's
-single incident linker (service/incidents.py) feeds it every alert as the store commits it.
+single incident linker (runtime/linking.py) feeds it every alert as the store commits it.
 
 `link(alert)` is idempotent and takes an alert again when it grows (a spray that later guesses an
 account): the alert keeps its incident, and the new entities may pull other incidents in. When an alert
@@ -65,8 +65,8 @@ class IncidentEngine:
         old = self._seen.get(aid)
         why: dict[str, str] = {}  # incident id -> reason, for the record
         for other, reason in self._related(a, aid, ents, s, e):
-            inc = self.resolve(self._seen[other].incident)
-            why.setdefault(inc, f"{reason} (alert {other})")
+            inc_id = self.resolve(self._seen[other].incident)
+            why.setdefault(inc_id, f"{reason} (alert {other})")
         ids = set(why)
         if old is not None:
             ids.add(self.resolve(old.incident))
@@ -143,10 +143,10 @@ class IncidentEngine:
         for role, keys in (("actor", ents.actors), ("target", ents.targets)):  # a as the consumer
             for key in sorted(keys):
                 for other, n in self._offers.get(key, ()):
-                    f, o = FEEDS[n], self._seen.get(other)
-                    if o is None or other == aid or f.as_role != role or (f.consumers and a.type not in f.consumers):
+                    f, seen = FEEDS[n], self._seen.get(other)
+                    if seen is None or other == aid or f.as_role != role or (f.consumers and a.type not in f.consumers):
                         continue
-                    if e >= o.start and s - o.end <= feed_win:
+                    if e >= seen.start and s - seen.end <= feed_win:
                         out.append((other, f"{f.why}: {key}"))
         for f in FEEDS:  # a as the producer of what an earlier-seen alert used
             if f.producer != a.type:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .. import __version__
 from ..alerts import ALERT_TYPES, CEF_SEVERITY, Alert
@@ -71,8 +71,8 @@ def cef_time(t: datetime) -> str:
     Python has microseconds, so the seventh digit is always 0. Naive datetimes are taken as UTC.
     """
     if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
 def split_host(host: str) -> tuple[str, str | None]:

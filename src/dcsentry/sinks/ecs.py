@@ -11,7 +11,7 @@ the revision. ``user.*`` is the alert's account when it names exactly one (as CE
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .. import __version__
 from ..alerts import ALERT_TYPES, CEF_SEVERITY, SIGMA_PREFIX, Alert
@@ -27,8 +27,8 @@ _OUTCOMES = {"success": "success", "failure": "failure", "failed": "failure"}
 def iso(t: datetime) -> str:
     """ECS date: ISO 8601 UTC with milliseconds and ``Z``."""
     if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _uniq(values: list[str]) -> list[str]:

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .. import __version__
 from ..alerts import ALERT_TYPES, SIGMA_PREFIX, Alert
@@ -35,7 +35,7 @@ PRODUCT = {"name": "dcsentry", "vendor_name": "dcsentry", "version": __version__
 def ms(t: datetime) -> int:
     """OCSF timestamp_t: milliseconds since the epoch (naive datetimes are UTC)."""
     if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
+        t = t.replace(tzinfo=UTC)
     return int(t.timestamp() * 1000)
 
 
@@ -224,7 +224,7 @@ class OcsfFormatter:
         ev["status_id"], ev["status"] = (1, "Success") if alert.status == "closed" else (2, "Failure")
         ev["status_detail"] = f"{alert.title} ({alert.status})"
         ev["metadata"]["event_code"] = signature_of(alert)
-        host = (alert.dcs or alert.hosts or [None])[0]
+        host = next(iter(alert.dcs or alert.hosts), None)
         if host:
             ev["device"] = _device(host, 1)
         return ev

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..alerts import ALERT_TYPES
 from ..attack import ATTACK_VERSION, tactic, technique
 from ..incidents.model import Incident, IncidentAlert
-from .ocsf import OCSF_VERSION, PRODUCT, _SEVERITY, ms
+from .ocsf import _SEVERITY, OCSF_VERSION, PRODUCT, ms
 
 _STATUS = {"open": (1, "New"), "in-progress": (2, "In Progress"), "closed": (4, "Resolved")}
 _ACTIVITY = {1: "Create", 2: "Update", 3: "Close"}

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 FACILITY_AUTH = 4
@@ -60,12 +60,12 @@ class SyslogEnvelope:
 
     def wrap(self, msg: str, severity: str, msgid: str, now: datetime | None = None) -> bytes:
         """The full syslog message as UTF-8 bytes (no framing, no trailing newline)."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         if now.tzinfo is None:
-            now = now.replace(tzinfo=timezone.utc)
+            now = now.replace(tzinfo=UTC)
         p = pri(severity)
         if self.fmt == "rfc5424":
-            ts = now.astimezone(timezone.utc).isoformat(timespec="microseconds")
+            ts = now.astimezone(UTC).isoformat(timespec="microseconds")
             head = f"<{p}>1 {ts} {self.hostname} {self.app_name} {self.procid} {_ascii_token(msgid, 32)} - "
         else:
             t = now.astimezone()
@@ -205,7 +205,7 @@ class Transport(abc.ABC):
         """Whether the open connection still works (checked before each batch). Default: assume yes."""
         return True
 
-    def _commit(self) -> None:
+    def _commit(self) -> None:  # noqa: B027 - an optional hook: a no-op unless a transport overrides it
         """Make what was written durable (after each delivered batch). Default: nothing to do."""
 
     @abc.abstractmethod

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import msgspec
 
 from ..formats import Problem, ReadStats
-from ..lifeline import die_with_parent
+from ..child_process import die_with_parent
 from .files import read_file
 
 BLOCK = 1 << 20

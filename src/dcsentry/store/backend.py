@@ -16,13 +16,14 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from .db import MIGRATIONS, close_quietly, connect_sqlite, sqlite_path
+from .db import close_quietly, connect_sqlite, sqlite_path
 from .dialect import to_postgres, to_sqlite
+from .migrations import MIGRATIONS
 
 PG_SCHEMES = ("postgresql://", "postgres://")
 _MIGRATE_LOCK = 0x6463_736E_7472_7901  # one advisory-lock key for "dcsentry migrations"
@@ -55,21 +56,24 @@ def resolve_store_url(url: str, data_dir: Path) -> str:
 
 
 class Cursor(Protocol):
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...  # read-only on sqlite3.Cursor: a property, not a settable attribute
 
     def fetchone(self) -> Any: ...
     def fetchall(self) -> list[Any]: ...
 
 
 class Backend(Protocol):
-    kind: str
-    transient: tuple[type[BaseException], ...]  # errors worth a retry of an idempotent write
+    @property
+    def kind(self) -> str: ...
+    @property
+    def transient(self) -> tuple[type[BaseException], ...]: ...  # errors worth a retry of an idempotent write
 
     def execute(self, sql: str, args: Sequence = ()) -> Cursor: ...
     def executemany(self, sql: str, rows: Sequence[Sequence]) -> None: ...
     def insert_rows(self, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence],
                     suffix: str = "") -> list[tuple]: ...
-    def transaction(self) -> Any: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
     def migrate(self) -> int: ...
     def try_lock(self, name: str) -> bool: ...
     def describe(self) -> str: ...
@@ -97,7 +101,11 @@ class SqliteBackend:
 
     def __init__(self, path: Path | None = None, conn: sqlite3.Connection | None = None) -> None:
         self.path = path
-        self.db = conn if conn is not None else connect_sqlite(path)  # type: ignore[arg-type]
+        if conn is None:
+            if path is None:
+                raise ValueError("SqliteBackend needs a path or an open connection")
+            conn = connect_sqlite(path)
+        self.db = conn
         self._sql: dict[str, str] = {}
         self._locks: dict[str, int] = {}
 
@@ -180,7 +188,7 @@ class PostgresBackend:
         import psycopg
 
         self._psycopg = psycopg
-        self.transient = (psycopg.OperationalError,)
+        self.transient: tuple[type[BaseException], ...] = (psycopg.OperationalError,)
         self.url = url
         self._sql: dict[str, str] = {}
         self._bulk: dict[tuple, str] = {}

@@ -1,4 +1,4 @@
-"""Incidents in the store (migration 7): written by the one linker (service/incidents.py), read by the
+"""Incidents in the store (migration 7): written by the one linker (runtime/linking.py), read by the
 REST API and the console. Status changes and comments are the analyst's; the linker never overwrites
 them (a merged incident turns `merged`, pointing at the one it went into)."""
 
@@ -46,7 +46,8 @@ def _decode(body: str, status: str, merged_into: str | None, updated: float) -> 
 def list_incidents(store: Any, limit: int = 50, status: str | None = None, since: float = 0.0,
                    include_merged: bool = False) -> list[dict]:
     """Newest first (by start). `since`: only those changed after it (the console's live refresh)."""
-    sql, args = "SELECT body, status, merged_into, updated_at FROM incidents WHERE updated_at > ?", [since]
+    sql = "SELECT body, status, merged_into, updated_at FROM incidents WHERE updated_at > ?"
+    args: list[object] = [since]
     if status:
         sql += " AND status = ?"
         args.append(status)

@@ -3,7 +3,7 @@
 An import replaces the stored inventory whole (an export is a snapshot of the directory: an account
 missing from it no longer exists) and leaves an audit row. Detecting processes build their
 engines' `Inventory` from it (`load_inventory`) when they start, and again when `inventory_version`
-changes (service/settings_watch.py).
+changes (runtime/settings.py).
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def inventory_summary(store: Any) -> dict:
 def list_inventory(store: Any, q: str = "", kind: str = "", limit: int = 200, offset: int = 0) -> list[dict]:
     """Accounts by name; `q` matches name, SID or DN (substring, case-insensitive); `kind`:
     user | computer | dc | sensitive."""
-    sql, args = "SELECT body FROM inventory", []
+    sql = "SELECT body FROM inventory"
+    args: list[object] = []
     where = []
     if q:
         like = "%" + q.lower().replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import msgspec
 
 from ..activities import Activity, AuthActivity, DcActivity, GroupChange, Logon
+from ..alerts import Alert, Evidence
 from ..catalogue import CATALOGUE, NTLM_DC_AUDIT_IDS
-from ..alerts import Alert
+from ..formats.values import parse_time
 from ..model import WindowsEvent, iso_utc
 
 _enc = msgspec.json.Encoder()
@@ -31,6 +35,58 @@ class Batch:
     progress: dict[str, int] = field(default_factory=dict)  # other named positions (stream partitions)
     forward: bool = True  # False while replaying after a restart
     aliases: dict[str, str] = field(default_factory=dict)  # address -> host name learned (HostAliases)
+
+
+RAW_EVENTS = ("none", "detector", "all")  # [serve] raw_events: which raw events the store keeps
+HOLD_EVENTS = 20_000  # events not kept, held back in case a later batch's activity or alert names them
+EventIn = tuple[WindowsEvent, float, bool]  # (event, received_at, trusted), as in Batch.events
+EvidenceKey = tuple[str, int, int | None]  # (computer, event id, record id): what an evidence item names
+
+
+class RawEvents:
+    """Which of a batch's events the store keeps. `all`: every catalogue event (the full record);
+    `detector`: the events behind the batch's activities and alerts (what detection read and a
+    responder follows); `none`: only the evidence of alerts. Why a hold: an alert (or a 4776 joined
+    with its 8004) often names events of earlier batches, so the last HOLD_EVENTS dropped events wait
+    here and are written when named; older evidence shows as a bare reference, as after retention."""
+
+    def __init__(self, policy: str = "all", hold: int = HOLD_EVENTS) -> None:
+        if policy not in RAW_EVENTS:
+            raise ValueError(f"raw_events must be one of {', '.join(RAW_EVENTS)}, not {policy!r}")
+        self.policy = policy
+        self.hold = hold
+        self._held: OrderedDict[EvidenceKey, EventIn] = OrderedDict()
+
+    def select(self, b: Batch) -> list[EventIn]:
+        """The events of `b` to write, plus held ones that its activities or alerts name now."""
+        if self.policy == "all":
+            return b.events
+        wanted: set[EvidenceKey] = set()
+        _named(wanted, (e for a in b.alerts.values() for e in a.evidence))
+        if self.policy == "detector":
+            _named(wanted, (e for act in b.activities for e in act.evidence))
+        kept: list[EventIn] = []
+        held = self._held
+        for item in b.events:
+            ev = item[0]
+            key = (ev.computer, ev.event_id, ev.record_id)
+            if key in wanted:
+                kept.append(item)
+            elif ev.record_id is not None:  # without a record id no evidence can name it
+                held[key] = item
+                held.move_to_end(key)
+        for key in wanted:
+            named = held.pop(key, None)
+            if named is not None:
+                kept.append(named)
+        while len(held) > self.hold:
+            held.popitem(last=False)
+        return kept
+
+
+def _named(into: set[EvidenceKey], evidence: Iterable) -> None:
+    for e in evidence:
+        into.add((e.computer, e.event_id, e.record_id))
 
 
 def event_row(e: WindowsEvent, received_at: float, trusted: bool = False) -> tuple:
@@ -75,3 +131,25 @@ def alert_row(a: Alert, status: str, now: float) -> tuple[tuple, str]:
     body = _enc.encode(d).decode()
     return ((a.id, a.type, a.kind, a.severity, status, d["start"], d["end"], a.count, a.revision, a.title,
              a.description, body, now), body)
+
+
+def stored_time(text: str) -> datetime:
+    """A time the store wrote (ISO 8601 UTC): unreadable only if the row was damaged."""
+    t = parse_time(text)
+    if t is None:
+        raise ValueError(f"unreadable stored time {text!r}")
+    return t
+
+
+def alert_from_dict(d: dict) -> Alert:
+    """Rebuild an Alert from its stored JSON (what sinks format)."""
+    ent = d.get("entities", {})
+    return Alert(type=d["type"], key=d.get("key", ""), title=d["title"], description=d["description"],
+                 severity=d["severity"], technique=d.get("technique", ""), start=stored_time(d["start"]),
+                 end=stored_time(d["end"]), count=d.get("count", 1), accounts=ent.get("accounts", []),
+                 hosts=ent.get("hosts", []), dcs=ent.get("dcs", []),
+                 evidence=[Evidence(e["event_id"], e["computer"], e.get("record_id"), stored_time(e["time"]),
+                                    e.get("origin")) for e in d.get("evidence", [])],
+                 protocol=d.get("protocol"), outcome=d.get("outcome"), learning=d.get("learning", False),
+                 status=d.get("status", "open"), revision=d.get("revision", 0), details=d.get("details", {}),
+                 kind=d.get("kind", "security"), incident=d.get("incident"))

@@ -4,7 +4,7 @@ stored readiness results.
 
 Run-time lists add to what the configuration file sets (the file stays the baseline a redeploy
 restores). Every detecting or routing process polls `settings_version` and applies a change within
-seconds (service/settings_watch.py).
+seconds (runtime/settings.py).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def clean_values(values: list[str]) -> list[str]:
 
 def runtime_settings(store: Any) -> dict[str, dict]:
     """name -> {"values", "updated_at", "updated_by"} for every known setting (empty when never set)."""
-    out = {name: {"values": [], "updated_at": None, "updated_by": None} for name in SETTINGS}
+    out: dict[str, dict[str, Any]] = {name: {"values": [], "updated_at": None, "updated_by": None} for name in SETTINGS}
     for name, value, at, by in store.query("SELECT name, value, updated_at, updated_by FROM runtime_settings"):
         if name in out:
             out[name] = {"values": list(_dec.decode(value)), "updated_at": at, "updated_by": by}
@@ -121,7 +121,8 @@ def audit(store: Any, actor: str, action: str, target: str, detail: dict, at: fl
 
 
 def audit_log(store: Any, target: str | None = None, prefix: bool = False, limit: int = 100) -> list[dict]:
-    sql, args = "SELECT at, actor, action, target, detail FROM audit_log", []
+    sql = "SELECT at, actor, action, target, detail FROM audit_log"
+    args: list[object] = []
     if target is not None:
         if prefix:
             sql += " WHERE target LIKE ? ESCAPE '!'"

@@ -18,8 +18,9 @@ class SqliteStore(Store):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        super().__init__(SqliteBackend(path))
+        self.sqlite = SqliteBackend(path)
+        super().__init__(self.sqlite)
 
     @property
     def _db(self) -> sqlite3.Connection:
-        return self.backend.db  # type: ignore[attr-defined]
+        return self.sqlite.db

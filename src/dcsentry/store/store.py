@@ -25,7 +25,7 @@ import msgspec
 from ..alerts import Alert
 from ..detectors.baseline import Baseline
 from .backend import Backend, open_backend
-from .rows import Batch, activity_row, activity_server, alert_row, event_row
+from .rows import Batch, RawEvents, activity_row, activity_server, alert_row, event_row
 
 _enc = msgspec.json.Encoder()
 _dec = msgspec.json.Decoder()
@@ -58,8 +58,8 @@ _HEALTH = (
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dc, event_id) DO UPDATE SET "
     "last_seen = MAX(dc_health.last_seen, excluded.last_seen), "
     "last_event_utc = excluded.last_event_utc, count = dc_health.count + excluded.count")
-_MINUTES = ("INSERT INTO dc_minutes (dc, event_id, minute, count) VALUES (?, ?, ?, ?) ON CONFLICT (dc, event_id, minute) "
-            "DO UPDATE SET count = dc_minutes.count + excluded.count")
+_MINUTES = ("INSERT INTO dc_minutes (dc, event_id, minute, count) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (dc, event_id, minute) DO UPDATE SET count = dc_minutes.count + excluded.count")
 MINUTES_KEPT = 2 * 86400.0  # dc_minutes: the console charts the last day
 _PROGRESS = "INSERT INTO progress (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 _ALIAS = ("INSERT INTO host_aliases (address, name, seen_at) VALUES (?, ?, ?) ON CONFLICT (address) "
@@ -73,14 +73,24 @@ class Store:
 
     retry_seconds = 60.0
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, raw_events: str = "all") -> None:
         self.backend = backend
+        self._raw = RawEvents(raw_events)  # [serve] raw_events: which raw events commit_batch keeps
         self.kind = backend.kind
         self.url = backend.describe()  # password redacted
         self._lock = threading.RLock()
         self._depth = 0  # transaction nesting: an inner `transaction()` joins the outer one
         self._taken: set[int] = set()  # outbox rows handed out by outbox_take, not yet done
         self._retry(backend.migrate)  # nothing reads or writes before the schema is current
+
+    @property
+    def raw_events(self) -> str:
+        return self._raw.policy
+
+    @raw_events.setter
+    def raw_events(self, policy: str) -> None:
+        """`none`, `detector` or `all` (rows.RawEvents); ValueError for anything else."""
+        self._raw = RawEvents(policy)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _retry(self, fn: Callable[[], T]) -> T:
@@ -127,7 +137,7 @@ class Store:
             return self.backend.execute(sql, args).rowcount
 
     @contextmanager
-    def transaction(self) -> Iterator["Store"]:
+    def transaction(self) -> Iterator[Store]:
         """Several statements all or nothing: `with store.transaction() as tx: tx.execute(...)`."""
         with self._tx():
             yield self
@@ -136,7 +146,8 @@ class Store:
     def commit_batch(self, b: Batch) -> None:
         """Events, activities, alert updates, health counts and progress: one transaction."""
         now = time.time()
-        events = _one_per_key(event_row(e, rx, trusted) for e, rx, trusted in b.events) if b.events else []
+        chosen = self._raw.select(b)
+        events = _one_per_key(event_row(e, rx, trusted) for e, rx, trusted in chosen) if chosen else []
         acts = [(*activity_row(a), now, activity_server(a)) for a in b.activities]
         health = [(dc, eid, *h) for (dc, eid), h in sorted(b.health.items())]  # h: first, last, last_utc, n
         minutes = [(dc, eid, int(h[1] // 60), h[3]) for dc, eid, *h in health]  # a batch: well under a minute
@@ -259,7 +270,8 @@ class Store:
 
     def alerts(self, *, kind: str | None = None, type_: str | None = None, status: str | None = None,
                limit: int = 100, offset: int = 0) -> list[dict]:
-        sql, args = "SELECT body, status FROM alerts WHERE 1 = 1", []
+        sql = "SELECT body, status FROM alerts WHERE 1 = 1"
+        args: list[object] = []
         for col, val in (("kind", kind), ("type", type_), ("status", status)):
             if val is not None:
                 sql += f" AND {col} = ?"
@@ -301,10 +313,11 @@ class Store:
             self.backend.close()
 
 
-def open_store(url: str, data_dir: Path) -> Store:
+def open_store(url: str, data_dir: Path, raw_events: str = "all") -> Store:
     """`sqlite:PATH` (relative to `data_dir`; see db.sqlite_path) or `postgresql://...`. Runs the
-    migrations; raises StoreUnavailable (an OSError) when the database cannot be reached."""
-    return Store(open_backend(url, data_dir))
+    migrations; raises StoreUnavailable (an OSError) when the database cannot be reached.
+    `raw_events`: which raw events batches keep (`[serve] raw_events`; only the writer's matters)."""
+    return Store(open_backend(url, data_dir), raw_events)
 
 
 def _one_per_key(rows: Iterable[tuple]) -> list[tuple]:

@@ -51,8 +51,8 @@ def create_token(store: Any, name: str, role: str, created_by: str) -> tuple[str
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     tid, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
     now = time.time()
-    store.execute("INSERT INTO api_tokens (id, name, role, secret_hash, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?)",
-                  (tid, name, role, _hash(secret), now, created_by))
+    store.execute("INSERT INTO api_tokens (id, name, role, secret_hash, created_at, created_by) "
+                  "VALUES (?, ?, ?, ?, ?, ?)", (tid, name, role, _hash(secret), now, created_by))
     return f"{PREFIX}{tid}_{secret}", {"id": tid, "name": name, "role": role, "created_at": now,
                                        "created_by": created_by, "last_used": None, "revoked_at": None}
 

@@ -22,7 +22,7 @@ import heapq
 import json
 import random
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ..model import WindowsEvent
 from .attacks import ATTACK_TYPES, Label, plan_attacks, select
@@ -33,13 +33,13 @@ from .traffic import Everyday, Stamped
 __all__ = ["ATTACK_TYPES", "DEFAULT_START", "FORMATS", "Label", "build_domain", "demo_sample", "generate",
            "labels_document", "render", "write_events"]
 
-DEFAULT_START = datetime(2024, 3, 4, tzinfo=timezone.utc)  # a Monday, midnight UTC
+DEFAULT_START = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday, midnight UTC
 SLICE_US = 60 * US  # generation step: one minute of traffic is in memory at a time
 
 
 def _us(t: datetime) -> int:
     if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
+        t = t.replace(tzinfo=UTC)
     return (t - EPOCH) // timedelta(microseconds=1)
 
 

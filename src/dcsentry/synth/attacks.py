@@ -18,10 +18,10 @@ from typing import Any
 
 from ..alerts import ALERT_TYPES
 from ..model import Origin, iso_utc
+from .builder import Builder, Stamped, to_dt
 from .chains import ChainAttacks
 from .dcattacks import Part
 from .domain import FIRST, LAST, US, Account, Domain, Machine
-from .builder import Builder, Stamped, to_dt
 
 ATTACK_TYPES = ("brute-force", "password-spray", "account-enumeration", "honeytoken-activity",
                 "sensitive-group-addition", "suspicious-service-creation", "remote-code-execution",

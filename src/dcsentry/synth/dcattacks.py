@@ -13,8 +13,15 @@ import string
 from typing import TYPE_CHECKING
 
 from .builder import Builder
-from .dcfields import (CSE_SCHEDULED_TASKS, CSE_SECURITY, DRS_SPN, GET_CHANGES, GET_CHANGES_ALL, INSTALL_REPLICA,
-                       MANAGE_TOPOLOGY)
+from .dcfields import (
+    CSE_SCHEDULED_TASKS,
+    CSE_SECURITY,
+    DRS_SPN,
+    GET_CHANGES,
+    GET_CHANGES_ALL,
+    INSTALL_REPLICA,
+    MANAGE_TOPOLOGY,
+)
 from .dctraffic import GPC, key_credential
 from .dirbuild import lines, obj_guid
 from .domain import US, Account, Domain, Machine

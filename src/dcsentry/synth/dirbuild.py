@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import random
 from datetime import timedelta
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 from .dcfields import ACCESS, ADDED, DELETED, DOMAIN_DNS, OTHER_OBJECT_ACCESS_TASK
 from .domain import EPOCH, Account, Domain, Machine
@@ -14,7 +14,7 @@ from .domain import EPOCH, Account, Domain, Machine
 if TYPE_CHECKING:
     from ..model import Origin
 
-Actor = Union[Account, Machine]
+Actor = Account | Machine
 MS = 1000
 
 

@@ -76,6 +76,7 @@ class Everyday(DirectoryTraffic):
     def _user(self) -> tuple[Account, Machine, Machine]:
         u = self.rng.choice(self.d.users)
         ws = u.workstation
+        assert ws is not None and ws.dc is not None  # build_domain seats each user at a workstation joined to a DC
         dc = ws.dc if self.rng.random() < 0.85 else self.rng.choice(self.d.dcs)
         return u, ws, dc
 

@@ -7,17 +7,18 @@ generic query API.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from ..model import iso_utc
-from ..store import console, incidents, settings, tokens
+from ..store import incidents, settings, tokens
 from ..store.tokens import Principal
 from . import models as m
+from . import queries
 from .readiness import audit_upload, dc_health
 from .security import admin, reader, still_valid
 
@@ -25,9 +26,10 @@ router = APIRouter(prefix="/api/v1")
 _enc = msgspec.json.Encoder()
 Reader = Annotated[Principal, Depends(reader)]
 Admin = Annotated[Principal, Depends(admin)]
-_UNAUTH = {401: {"description": "No or wrong token"},
+_Responses = dict[int | str, dict[str, Any]]  # FastAPI's `responses=` type (dict keys are invariant)
+_UNAUTH: _Responses = {401: {"description": "No or wrong token"},
            429: {"description": "Too many failed authentications from this address: retry in a minute"}}
-_WRITE = {**_UNAUTH, 400: {"description": "A body that is not JSON (or not UTF-8)"},
+_WRITE: _Responses = {**_UNAUTH, 400: {"description": "A body that is not JSON (or not UTF-8)"},
           403: {"description": "A read-only token (or a console request without its CSRF token)"},
           413: {"description": "A body over the size cap"}}
 
@@ -39,7 +41,7 @@ def _store(request: Request):  # noqa: ANN202 - whichever store backend the serv
 def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
-    return iso_utc(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
+    return iso_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
 
 
 @router.get("/me", response_model=m.Me, responses=_UNAUTH, tags=["auth"])
@@ -54,17 +56,18 @@ def list_alerts(request: Request, p: Reader,
                 severity: Annotated[str | None, Query(max_length=20)] = None,
                 status: Annotated[m.Status | None, Query()] = None,
                 kind: Annotated[str | None, Query(max_length=20, description="security or health")] = None,
-                entity: Annotated[str | None, Query(max_length=256, description="Account, host or DC named in the alert")] = None,
+                entity: Annotated[str | None,
+                                  Query(max_length=256, description="Account, host or DC named in the alert")] = None,
                 since: Annotated[datetime | None, Query(description="Alerts active at or after this time")] = None,
                 until: Annotated[datetime | None, Query(description="Alerts started at or before this time")] = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                cursor: Annotated[str | None, Query(max_length=100, pattern=console.CURSOR_PATTERN,
+                cursor: Annotated[str | None, Query(max_length=100, pattern=queries.CURSOR_PATTERN,
                                                     description="`next` of the previous page")] = None,
                 ) -> Response:
     """Alerts, newest first, filtered and paged by cursor."""
-    f = console.AlertFilter(type=type, severity=severity, status=status, kind=kind, entity=entity,
+    f = queries.AlertFilter(type=type, severity=severity, status=status, kind=kind, entity=entity,
                             since=_iso(since), until=_iso(until))
-    page, nxt = console.list_alerts(_store(request), f, limit, cursor)
+    page, nxt = queries.list_alerts(_store(request), f, limit, cursor)
     # Encoded straight from the store's rows (msgspec): the hot path skips re-validating what the
     # store wrote; the spec above still documents it, and the schemathesis test holds it to it.
     return Response(_enc.encode({"alerts": page, "next": nxt}), media_type="application/json")
@@ -75,15 +78,16 @@ def list_alerts(request: Request, p: Reader,
             response_class=StreamingResponse, tags=["alerts"])
 async def alert_stream(request: Request, p: Reader) -> StreamingResponse:
     """Server-sent events: each new or changed alert as its list row, as it happens."""
-    return StreamingResponse(request.app.state.live.stream(lambda: still_valid(request)), media_type="text/event-stream",
+    return StreamingResponse(request.app.state.live.stream(lambda: still_valid(request)),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-@router.get("/alerts/{alert_id}", response_model=m.AlertDetail, responses={**_UNAUTH, 404: {"description": "No such alert"}},
-            tags=["alerts"])
+@router.get("/alerts/{alert_id}", response_model=m.AlertDetail,
+            responses={**_UNAUTH, 404: {"description": "No such alert"}}, tags=["alerts"])
 def get_alert(request: Request, p: Reader, alert_id: Annotated[str, Path(max_length=64)]) -> dict:
     """One alert with its evidence events, timeline and status history."""
-    d = console.alert_detail(_store(request), alert_id)
+    d = queries.alert_detail(_store(request), alert_id)
     if d is None:
         raise HTTPException(404, "no such alert")
     return d
@@ -93,7 +97,7 @@ def get_alert(request: Request, p: Reader, alert_id: Annotated[str, Path(max_len
              responses={**_WRITE, 404: {"description": "No such alert"}}, tags=["alerts"])
 def set_status(request: Request, p: Admin, alert_id: Annotated[str, Path(max_length=64)], body: m.StatusChange) -> dict:
     """Open, close or suppress an alert, with a comment; recorded in the audit trail."""
-    change = console.set_status(_store(request), alert_id, body.status, body.comment, p.actor)
+    change = queries.set_status(_store(request), alert_id, body.status, body.comment, p.actor)
     if change is None:
         raise HTTPException(404, "no such alert")
     return {"id": alert_id, "status": body.status, "previous": change["from"], "comment": body.comment}
@@ -143,13 +147,13 @@ def entity(request: Request, p: Reader, kind: m.EntityKind, name: Annotated[str,
            limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict:
     """An account's or host's history (authentications with the server accessed, group changes,
     services) or a group's membership changes, newest first, with the alerts naming it."""
-    return console.entity_history(_store(request), kind, name, limit)
+    return queries.entity_history(_store(request), kind, name, limit)
 
 
 def _health_report(request: Request) -> dict:
     store = _store(request)
-    f = console.AlertFilter(kind="health", status="open")
-    open_alerts, _ = console.list_alerts(store, f, limit=100)
+    f = queries.AlertFilter(kind="health", status="open")
+    open_alerts, _ = queries.list_alerts(store, f, limit=100)
     counters = store.counters()
     intake = {"ingest": counters.get("ingest", {}), "processor": {k: v for k, v in counters.get("processor", {}).items()
                                                                  if k not in ("samples",)},
@@ -168,7 +172,8 @@ def health(request: Request, p: Reader) -> dict:
 def readiness(request: Request, p: Reader) -> dict:
     """The uploaded audit-policy verdicts (newest first) and what each DC has actually sent."""
     store = _store(request)
-    return {"audits": settings.readiness_results(store), "dcs": dc_health(store, request.app.state.options.missing_scale)}
+    return {"audits": settings.readiness_results(store),
+            "dcs": dc_health(store, request.app.state.options.missing_scale)}
 
 
 @router.post("/readiness/audits", response_model=m.ReadinessResult, status_code=201,

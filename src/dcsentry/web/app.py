@@ -22,8 +22,8 @@ from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..config import Detection
-from .live import Live
 from ..store.store import Store
+from .live import Live
 from .metrics import ServiceCollector, exposition
 from .security import Guard, LoginRequired, reader
 
@@ -94,6 +94,6 @@ def create_app(store: Store, ingest: Callable[[], dict], ready: Callable[[], boo
         return JSONResponse(app.openapi())
 
     guarded = Guard(app, app.state.counters, https=options.https)
-    guarded.state = app.state  # type: ignore[attr-defined]  (the runner starts and stops the live poller)
-    guarded.fastapi = app  # type: ignore[attr-defined]
+    guarded.state = app.state  # the runner starts and stops the live poller
+    guarded.fastapi = app
     return guarded

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
-from ..store.timeseries import Axis
+from .timeseries import Axis
 
 W = 1300  # viewBox width of full-width charts: the SVG scales to its box, about 1:1 at 1400 px
 FONT = 'font-size="12"'
@@ -50,7 +50,7 @@ def stacked_bars(axis: Axis, by_slot: Sequence[dict[str, int]], keys: Sequence[s
              f'<text class="axis" x="{left - 6}" y="{top + 9}" text-anchor="end" {FONT}>{peak}</text>',
              f'<text class="axis" x="{left - 6}" y="{top + plot_h}" text-anchor="end" {FONT}>0</text>']
     for i, slot in enumerate(by_slot):
-        y = top + plot_h
+        y = float(top + plot_h)
         for k in keys:
             c = slot.get(k, 0)
             if not c:
@@ -91,8 +91,9 @@ def hbars(rows: Sequence[tuple[str, dict[str, int]]], keys: Sequence[str], chart
             if not c:
                 continue
             w = max(1.0, plot_w * c / peak)
-            parts.append(f'<rect class="bar k-{escape(k)}" x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}" '
-                         f'data-key="{escape(k)}" data-count="{c}"><title>{escape(f"{name}: {c} {k}")}</title></rect>')
+            parts.append(f'<rect class="bar k-{escape(k)}" x="{x:.1f}" y="{y + 4}" width="{w:.1f}" '
+                         f'height="{row_h - 8}" data-key="{escape(k)}" data-count="{c}">'
+                         f'<title>{escape(f"{name}: {c} {k}")}</title></rect>')
             x += w
         parts.append(f'<text class="axis" x="{x + 6:.1f}" y="{y + 15}" {FONT}>{total}</text></g>')
     parts.append("</svg>")

@@ -17,7 +17,8 @@ COUNTS = {"per_account": ("Attempts per account", "Account", "Attempts")}
 MAPS = {"services": ("Service tickets", "Service", "Encryption"), "etypes": ("Tickets without pre-authentication",
                                                                             "Account", "Encryption")}
 LABELS = {"why": "Why it matters", "rules": "Rules that matched", "trustees": "Given to", "blind": "Blind until fixed",
-          "removed": "Audit settings removed", "steps": "Steps seen", "chain": "Chain of events", "session": "Logon session",
+          "removed": "Audit settings removed", "steps": "Steps seen", "chain": "Chain of events",
+          "session": "Logon session",
           "access_4662": "The access (4662)", "logon_ids": "Logon ids", "rights": "Rights used", "mdi_id": "MDI id",
           "sigma": "Sigma rule", "fields": "Event fields", "subcategory_guids": "Subcategory GUIDs"}
 CHANGE_KEYS = ("written", "old", "new")
@@ -71,7 +72,8 @@ def render_details(details: dict[str, Any] | None) -> dict:
             blocks.append({"view": "accounts", "label": ACCOUNT_LISTS[key], "names": _strings(v)})
         elif key in MAPS and isinstance(v, dict):
             title, a, b = MAPS[key]
-            blocks.append({"view": "map", "label": title, "cols": (a, b), "rows": [(str(k), node(x)) for k, x in v.items()]})
+            blocks.append({"view": "map", "label": title, "cols": (a, b),
+                           "rows": [(str(k), node(x)) for k, x in v.items()]})
         elif isinstance(v, (dict, list)):
             blocks.append({"view": "node", "label": label(key), "node": node(v)})
         else:

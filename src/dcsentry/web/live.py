@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from ..store import console
+from . import queries
 
 POLL = 0.5
 PAGE = 2000  # alerts indexed per step while catching up (each step one short transaction)
@@ -66,32 +66,32 @@ class Live:
                 await asyncio.sleep(POLL)
 
     def _load_mark(self) -> None:
-        self._mark = max(0.0, console.index_mark(self.store) - console.OVERLAP)
+        self._mark = max(0.0, queries.index_mark(self.store) - queries.OVERLAP)
 
     def poll(self) -> tuple[list[dict], bool]:
         """One step: index what changed since the mark (a page at a time while catching up); returns
         the changes that streams have not been sent yet, and whether more are waiting."""
-        rows = console.changed_alerts(self.store, self._mark, self._mark_id, limit=PAGE)
+        rows = queries.changed_alerts(self.store, self._mark, self._mark_id, limit=PAGE)
         fresh = [r for r in rows if self._sent.get(r[1]) != r[0]]  # the overlap re-reads some: once each
         if fresh:
-            console.index_entities(self.store, (body for _, _, _, body in fresh))
+            queries.index_entities(self.store, (body for _, _, _, body in fresh))
         if rows:
             self._mark, self._mark_id = rows[-1][0], rows[-1][1]
         more = len(rows) == PAGE
         if fresh:
-            console.save_index_mark(self.store, self._mark)
+            queries.save_index_mark(self.store, self._mark)
         if not more:
             self.caught_up = True
             now = time.time()
-            if self._mark > now - console.OVERLAP:  # re-read a little behind the newest change (late commits)
-                self._mark, self._mark_id = now - console.OVERLAP, ""
+            if self._mark > now - queries.OVERLAP:  # re-read a little behind the newest change (late commits)
+                self._mark, self._mark_id = now - queries.OVERLAP, ""
         out = []
         for ts, aid, status, body in fresh:
             self._sent[aid] = ts
-            if ts >= self.started - console.OVERLAP:  # not history from before this start
-                out.append(_event(ts, console.decode_alert(body, status)))
+            if ts >= self.started - queries.OVERLAP:  # not history from before this start
+                out.append(_event(ts, queries.decode_alert(body, status)))
         if len(self._sent) > 50_000:
-            cut = time.time() - 10 * console.OVERLAP
+            cut = time.time() - 10 * queries.OVERLAP
             self._sent = {k: v for k, v in self._sent.items() if v > cut}
         return out, more
 
@@ -122,7 +122,7 @@ class Live:
                 try:
                     item = await asyncio.wait_for(q.get(), REVALIDATE)
                     idle = 0.0
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     idle += REVALIDATE
                     if idle >= KEEPALIVE:
                         idle = 0.0

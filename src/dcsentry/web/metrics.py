@@ -35,7 +35,8 @@ class ServiceCollector:
         yield CounterMetricFamily("dcsentry_udp_dropped", "UDP messages dropped (spool full or queue overflow)",
                                   value=ing.get("udp_dropped", 0))
         yield CounterMetricFamily("dcsentry_oversized", "Messages over the size limit", value=ing.get("oversized", 0))
-        yield CounterMetricFamily("dcsentry_framing_errors", "TCP/TLS framing errors", value=ing.get("framing_errors", 0))
+        yield CounterMetricFamily("dcsentry_framing_errors", "TCP/TLS framing errors",
+                                  value=ing.get("framing_errors", 0))
         yield GaugeMetricFamily("dcsentry_spool_depth", "Messages accepted but not yet processed",
                                 value=ing.get("spool_depth", 0))
         yield GaugeMetricFamily("dcsentry_connections_open", "Open TCP/TLS connections",
@@ -46,7 +47,8 @@ class ServiceCollector:
                                   value=ing.get("idle_timeouts", 0))
         yield CounterMetricFamily("dcsentry_tls_handshake_failures", "TLS handshakes that failed (syslog)",
                                   value=ing.get("tls_handshake_failures", 0))
-        yield CounterMetricFamily("dcsentry_accept_errors", "Connections that could not be accepted (out of descriptors)",
+        yield CounterMetricFamily("dcsentry_accept_errors",
+                                  "Connections that could not be accepted (out of descriptors)",
                                   value=ing.get("accept_errors", 0))
         parsed = CounterMetricFamily("dcsentry_parsed_messages", "Messages parsed, by layout", labels=["layout"])
         for layout, n in sorted(proc.get("by_layout", {}).items()):
@@ -109,5 +111,5 @@ class ServiceCollector:
 
 def exposition(collector: ServiceCollector) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)  # type: ignore[arg-type]
+    registry.register(collector)
     return generate_latest(registry)

@@ -249,7 +249,8 @@ class IncidentSummary(BaseModel):
     merged_into: str | None = None
     updated_at: float
     alerts: list[dict[str, Any]] = Field(description="Its alerts in time order: id, type, tactic, severity, start, end")
-    entities: list[dict[str, Any]] = Field(description="Accounts and hosts with their roles (actor, target, source, dc)")
+    entities: list[dict[str, Any]] = Field(
+        description="Accounts and hosts with their roles (actor, target, source, dc)")
 
 
 class IncidentPage(BaseModel):

@@ -17,9 +17,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from .. import __version__
-from ..store import console, tokens
+from ..store import tokens
 from ..store.settings import readiness_results
 from ..store.tokens import Principal
+from . import queries
 from .api import _health_report, inventory_view, settings_view
 from .details import render_details
 from .pictures import alerts_picture, entity_pictures, health_pictures, health_window
@@ -121,31 +122,31 @@ FILTERS = ("type", "severity", "status", "kind", "entity", "since", "until")
 @router.get("/alerts")
 def alerts_page(request: Request, p: Viewer) -> HTMLResponse:
     q = request.query_params
-    f = console.AlertFilter(**{k: (q.get(k) or None) for k in FILTERS})
+    f = queries.AlertFilter(**{k: (q.get(k) or None) for k in FILTERS})
     store = request.app.state.store
     try:
-        page, nxt = console.list_alerts(store, f, 50, q.get("cursor") or None)
+        page, nxt = queries.list_alerts(store, f, 50, q.get("cursor") or None)
     except ValueError:
         page, nxt = [], None
     keep = {k: q.get(k) for k in FILTERS if q.get(k)}
-    return render(request, "alerts.html", p, alerts=page, next=nxt, filters=keep, types=console.alert_types(store),
-                  statuses=console.STATUSES, picture=alerts_picture(store, f))
+    return render(request, "alerts.html", p, alerts=page, next=nxt, filters=keep, types=queries.alert_types(store),
+                  statuses=queries.STATUSES, picture=alerts_picture(store, f))
 
 
 @router.get("/alerts/{alert_id}")
 def alert_page(request: Request, p: Viewer, alert_id: str) -> HTMLResponse:
-    d = console.alert_detail(request.app.state.store, alert_id[:64])
+    d = queries.alert_detail(request.app.state.store, alert_id[:64])
     if d is None:
         return render(request, "notfound.html", p, status=404, what=f"alert {alert_id[:64]}")
-    return render(request, "alert.html", p, statuses=console.STATUSES, shown_details=render_details(d["alert"].get("details")),
-                  **d)
+    return render(request, "alert.html", p, statuses=queries.STATUSES,
+                  shown_details=render_details(d["alert"].get("details")), **d)
 
 
 @router.get("/entities/{kind}/{name:path}")
 def entity_page(request: Request, p: Viewer, kind: str, name: str) -> HTMLResponse:
-    if kind not in console.ENTITY_KINDS:
+    if kind not in queries.ENTITY_KINDS:
         return render(request, "notfound.html", p, status=404, what=f"entity kind {kind[:20]}")
-    h = console.entity_history(request.app.state.store, kind, name[:256])
+    h = queries.entity_history(request.app.state.store, kind, name[:256])
     return render(request, "entity.html", p, h=h, pics=entity_pictures(request.app.state.store, kind, name[:256]))
 
 

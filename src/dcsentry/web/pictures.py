@@ -1,4 +1,4 @@
-"""The pictures of each console page: the store's numbers (store/timeseries.py) drawn as SVG
+"""The pictures of each console page: the store's numbers (web/timeseries.py) drawn as SVG
 (charts.py), with the facts a person reads next to them (totals, the window, what is cut off)."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from ..catalogue import spec
-from ..store import timeseries as ts
-from ..store.console import AlertFilter
+from . import timeseries as ts
 from .charts import hbars, rate, stacked_bars, strips
+from .queries import AlertFilter
 
 RESULTS = ("failure", "success", "group", "service", "other")
 
@@ -58,11 +58,11 @@ def health_pictures(store: Any, dcs: list[dict], hours: int, now: float | None =
     out = []
     for dc, by_event in sorted(r.dcs.items()):
         alive = any(sum(series[-recent:]) for series in by_event.values())
-        rows = []
+        rows: list[dict[str, Any]] = []
         for eid, series in sorted(by_event.items()):
             s = spec(eid)
             stopped = ""
-            if alive and sum(series) and not sum(series[-recent:]):
+            if alive and sum(series) > 0 and sum(series[-recent:]) == 0:  # counts: never negative
                 seen = last_seen.get((dc, eid))
                 stopped = f"stopped, silent {_silence(seen, now)}" if seen else "stopped"
             rows.append({"event_id": eid, "title": s.title if s else "", "series": series, "stopped": stopped})

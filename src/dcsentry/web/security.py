@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import ASGIApp, Message
 
 from ..store.tokens import Principal, verify_session, verify_token
 
@@ -72,7 +73,7 @@ def still_valid(request: Request) -> bool:
     if header[:7].lower() == "bearer ":
         return verify_token(store, header[7:].strip()) is not None
     cookie = request.cookies.get(COOKIE)
-    return bool(cookie) and verify_session(store, cookie) is not None
+    return bool(cookie and verify_session(store, cookie) is not None)
 
 
 def reader(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
@@ -107,7 +108,6 @@ def safe_next(value: str | None) -> str:
 
 # -- ASGI middleware ------------------------------------------------------------------------------
 
-ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 
 async def _send_json(send: Callable[[dict], Awaitable[None]], status: int, body: bytes) -> None:
@@ -130,6 +130,8 @@ class Guard:
             self.headers.append((b"strict-transport-security", b"max-age=31536000"))
         self._failures: dict[str, list[float]] = {}  # address -> failure times in the window
         self._locked: dict[str, float] = {}  # address -> locked until
+        self.state: Any = None  # the wrapped app's state, set by create_app (the runner starts the live poller)
+        self.fastapi: Any = None  # the wrapped FastAPI app, set by create_app
 
     def _throttled(self, addr: str, now: float) -> bool:
         until = self._locked.get(addr)
@@ -194,7 +196,7 @@ class Guard:
 
         static = scope["path"].startswith("/static/")
 
-        async def send_with_headers(msg: dict) -> None:
+        async def send_with_headers(msg: Message) -> None:
             if msg["type"] == "http.response.start":
                 headers = [*msg.get("headers", []), *self.headers]
                 if not static and not any(k.lower() == b"cache-control" for k, _ in headers):

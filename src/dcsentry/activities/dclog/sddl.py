@@ -25,7 +25,8 @@ RIGHTS: dict[str, int] = {
 _DS_BITS = [(k, v) for k, v in RIGHTS.items() if k[0] not in "FK"]
 DS_FULL = 0xF01FF  # every directory right: what "Full Control" writes on an AD object
 _RIGHT_WORDS = {
-    "CC": "create all child objects", "DC": "delete all child objects", "LC": "list contents", "SW": "all validated writes",
+    "CC": "create all child objects", "DC": "delete all child objects", "LC": "list contents",
+    "SW": "all validated writes",
     "RP": "read all properties", "WP": "write all properties", "DT": "delete subtree", "LO": "list object",
     "CR": "all extended rights", "SD": "delete", "RC": "read permissions", "WD": "WriteDacl (modify permissions)",
     "WO": "WriteOwner (take ownership)", "GA": "GenericAll (full control)", "GX": "GenericExecute",
@@ -105,12 +106,14 @@ DOMAIN_ALIASES: dict[str, int] = {
 }
 WELL_KNOWN: dict[str, str] = {
     "S-1-1-0": "Everyone", "S-1-3-0": "Creator Owner", "S-1-3-1": "Creator Group", "S-1-5-2": "Network",
-    "S-1-5-4": "Interactive", "S-1-5-6": "Service", "S-1-5-7": "Anonymous Logon", "S-1-5-9": "Enterprise Domain Controllers",
+    "S-1-5-4": "Interactive", "S-1-5-6": "Service", "S-1-5-7": "Anonymous Logon",
+    "S-1-5-9": "Enterprise Domain Controllers",
     "S-1-5-10": "Principal Self", "S-1-5-11": "Authenticated Users", "S-1-5-12": "Restricted Code",
     "S-1-5-18": "SYSTEM", "S-1-5-19": "Local Service", "S-1-5-20": "Network Service",
     "S-1-5-32-544": "Administrators", "S-1-5-32-545": "Users", "S-1-5-32-546": "Guests", "S-1-5-32-547": "Power Users",
     "S-1-5-32-548": "Account Operators", "S-1-5-32-549": "Server Operators", "S-1-5-32-550": "Print Operators",
-    "S-1-5-32-551": "Backup Operators", "S-1-5-32-552": "Replicator", "S-1-5-32-554": "Pre-Windows 2000 Compatible Access",
+    "S-1-5-32-551": "Backup Operators", "S-1-5-32-552": "Replicator",
+    "S-1-5-32-554": "Pre-Windows 2000 Compatible Access",
     "S-1-5-32-555": "Remote Desktop Users", "S-1-5-32-556": "Network Configuration Operators",
     "S-1-5-32-560": "Windows Authorization Access Group", "S-1-5-32-561": "Terminal Server License Servers",
     "S-1-5-32-573": "Event Log Readers", "S-1-5-32-574": "Certificate Service DCOM Access",

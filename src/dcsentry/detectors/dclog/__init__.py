@@ -8,25 +8,25 @@ from ...activities.context import DomainContext
 from ...config import Detection
 from ..base import Detector, Incidents
 from ..baseline import Baseline
+from .adcs_config import AdcsConfigDetector
+from .adcs_san import AdcsSanDetector
 from .asrep_roasting import AsRepRoastingDetector
-from .golden_ticket import GoldenTicketDetector
-from .kerberoasting import KerberoastingDetector
-from .overpass_the_hash import OverpassTheHashDetector
+from .audit_policy import AuditPolicyDetector
 from .dcshadow import DcShadowDetector
 from .dcsync import DcSyncDetector
 from .directory_changes import DirectoryChangeDetector
 from .dpapi_backup_key import DpapiBackupKeyDetector
-from .pass_the_hash import PassTheHashDetector
-from .remote_service import RemoteServiceDetector
 from .dsrm_password import DsrmPasswordDetector
-from .nopac import NoPacDetector
-from .preauth_disabled import PreauthDisabledDetector
-from .sid_history import SidHistoryDetector
+from .golden_ticket import GoldenTicketDetector
+from .kerberoasting import KerberoastingDetector
 from .log_cleared import LogClearedDetector
-from .audit_policy import AuditPolicyDetector
+from .nopac import NoPacDetector
+from .overpass_the_hash import OverpassTheHashDetector
+from .pass_the_hash import PassTheHashDetector
+from .preauth_disabled import PreauthDisabledDetector
+from .remote_service import RemoteServiceDetector
+from .sid_history import SidHistoryDetector
 from .trust import TrustDetector
-from .adcs_san import AdcsSanDetector
-from .adcs_config import AdcsConfigDetector
 
 
 def dc_log_detectors(cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> list[Detector]:

@@ -56,6 +56,8 @@ def _rdn(dn: str) -> str:
 
 
 class AdcsConfigDetector:
+    accepts = (CaChange, DirectoryChange)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, ctx: DomainContext) -> None:
         self.wanted = cfg.tampering.adcs_audit_filter
         self.incidents = incidents

@@ -52,14 +52,18 @@ def sam_key(name: str) -> str:
 
 
 class AdcsSanDetector:
+    accepts = (TicketRequest, Logon, CertificateRequest)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, ctx: DomainContext) -> None:
         t = cfg.tampering
         self.allowed = _allow_list(t.adcs_allowed)
         self.dc_templates = {x.lower() for x in t.adcs_dc_templates}
         self.incidents = incidents
         self.ctx = ctx
-        self.claimed: Lru = Lru(10_000)  # claimed account name (lower) -> its alert, until USE_WINDOW has passed
-        self.ntlm: Lru = Lru(10_000)  # (host, computer account) -> (time, source) of its latest NTLM network logon
+        # claimed account name (lower) -> its alert, until USE_WINDOW has passed
+        self.claimed: Lru[str, Alert] = Lru(10_000)
+        # (host, computer account) -> (time, source) of its latest NTLM network logon
+        self.ntlm: Lru[tuple[str, str], tuple[float, str]] = Lru(10_000)
 
     def _allowed(self, act: CertificateRequest) -> bool:
         who, tpl = act.actor.lower(), act.template.lower()
@@ -70,7 +74,7 @@ class AdcsSanDetector:
             return self._used(act) if self.claimed and act.tgt else ()
         if isinstance(act, Logon):
             if act.logon_type == 3 and "NTLM" in act.package.upper() and act.account.endswith("$"):
-                self.ntlm[(act.host, act.account.lower())] = (act.time.timestamp(), act.source)
+                self.ntlm.put((act.host, act.account.lower()), (act.time.timestamp(), act.source))
             return ()
         if not isinstance(act, CertificateRequest) or not act.actor or self._allowed(act):
             return ()
@@ -115,7 +119,7 @@ class AdcsSanDetector:
             kind, _, v = item.partition("=")
             if kind in ("upn", "dns") and any(v in f[1] for f in findings):
                 name = v.lower().split("@")[0] if kind == "upn" else v.lower().split(".")[0] + "$"
-                self.claimed[name] = a
+                self.claimed.put(name, a)
         a.description = self._text(a)
         return (a,)
 
@@ -140,7 +144,7 @@ class AdcsSanDetector:
     # -- what is wrong with a request -------------------------------------------------------------
     def _findings(self, act: CertificateRequest) -> list[tuple[str, str, str]]:
         out: list[tuple[str, str, str]] = []
-        requested = {s for s in act.requested_san}
+        requested = set(act.requested_san)
         for item in act.requested_san:
             sev = self._foreign(act, item, requested=True)
             if sev:

@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
+import msgspec
+
 from ...activities import Activity
 from ...activities.context import DomainContext
 from ...activities.dclog.accounts import roastable
@@ -34,20 +36,29 @@ from .kerberos_base import KerberosDetector, note_ticket
 TYPE = "asrep-roasting"
 
 
+class PairSeen(msgspec.Struct, array_like=True):
+    """An (account, source) pair's TGTs without pre-authentication (saved as
+    `[first, last, alerted, learning]`; the flags as 0/1, as they always were)."""
+
+    first: float  # epoch of its first one
+    last: float  # epoch of its latest one
+    alerted: int  # 1: part of a roasting alert, never a legacy client
+    learning: int  # 1: first seen while learning
+
+
 class AsRepRoastingDetector(KerberosDetector):
     accepts = (TicketRequest,)  # the engine hands it nothing else
 
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
         super().__init__(cfg, incidents, baseline, ctx)
-        # (account, source) -> [first seen, last seen, alerted 0/1, seen while learning 0/1]
-        self.pairs = baseline.table("asrep-roasting.pairs")
-        self.windows: Lru = Lru()  # source -> deque of (time, account)
+        self.pairs = baseline.rows("asrep-roasting.pairs", PairSeen)  # (account, source) -> when seen
+        self.windows: Lru[str, deque[tuple[float, str]]] = Lru()  # source -> deque of (time, account)
 
     def _benign(self, pair: tuple[str, str], t: float) -> bool:
         row = self.pairs.get(pair)
-        if row is None or row[2]:
+        if row is None or row.alerted:
             return False
-        return bool(row[3]) or t - row[0] >= self.cfg.asrep_learning
+        return bool(row.learning) or t - row.first >= self.cfg.asrep_learning
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
         if not isinstance(act, TicketRequest) or not act.tgt or act.status != 0 or act.preauth != "0":
@@ -62,12 +73,12 @@ class AsRepRoastingDetector(KerberosDetector):
         pair = (acct, source)
         learning = self.baseline.clock.learning(TYPE, act.time, self.cfg.asrep_learning)
         benign = self._benign(pair, t)
-        row = self.pairs.touch(pair, lambda: [t, t, 0, int(learning)])
-        row[1] = t  # type: ignore[index]
+        row = self.pairs.touch(pair, lambda: PairSeen(t, t, 0, int(learning)))
+        row.last = t
         open_ = self.incidents.current(TYPE, source, act.time)
         if benign and open_ is None:
             return ()
-        win: deque = self.windows.touch(source, deque)  # type: ignore[assignment]
+        win = self.windows.touch(source, deque)
         win.append((t, acct))
         trim(win, t, self.cfg.asrep_window)
         a = self.incidents.raise_or_grow(TYPE, source, act.time, act.evidence, learning=learning and open_ is None)
@@ -93,7 +104,7 @@ class AsRepRoastingDetector(KerberosDetector):
             for x in a.accounts:
                 r = self.pairs.get((x.lower(), source))
                 if r is not None:
-                    r[2] = 1
+                    r.alerted = 1
         a.description = self.describe(a)
         return (a,)
 

@@ -17,8 +17,8 @@ from ...activities import Activity
 from ...activities.context import DomainContext
 from ...activities.dclog.system import AuditPolicyChange
 from ...alerts import Alert, Evidence
-from ...audit.requirements import SUBCATEGORIES
 from ...config import Detection
+from ...subcategories import SUBCATEGORIES
 from ..base import Incidents, Lru, add_unique
 from .blind import BlindSpots, link
 from .log_cleared import actor_of
@@ -75,8 +75,9 @@ class AuditPolicyDetector:
         self.incidents = incidents
         self.ctx = ctx
         self.blind = BlindSpots(cfg.max_evidence)
-        self.missing: Lru = Lru(10_000)  # host -> {subcategory name: {"success", "failure"}} not audited now
-        self.pending: Lru = Lru(1000)  # host not (yet) known as a DC -> its alert
+        # host -> {subcategory name: {"success", "failure"}} not audited now
+        self.missing: Lru[str, dict[str, set[str]]] = Lru(10_000)
+        self.pending: Lru[str, Alert] = Lru(1000)  # host not (yet) known as a DC -> its alert
         self._known_dcs = 0
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
@@ -92,7 +93,7 @@ class AuditPolicyDetector:
         if need is None:
             return ()
         name = subcategory_name(act)
-        missing: dict[str, set[str]] = self.missing.touch(act.host, dict)  # type: ignore[assignment]
+        missing = self.missing.touch(act.host, dict)
         removed = [k for k in act.removed if k == "success" or not need[2]]
         if not removed:
             return self._restored(act, name, missing) if act.added else ()
@@ -118,7 +119,7 @@ class AuditPolicyDetector:
         if dc:
             out.append(self._health(a, act.host, act.time, act.evidence, missing))
         else:
-            self.pending[act.host] = a
+            self.pending.put(act.host, a)
             self._known_dcs = len(self.ctx.dcs)
         if act.actor.endswith("$"):
             a.details["by_gpo"] = True

@@ -1,6 +1,6 @@
 """Health alerts raised by the cover-up detectors: a DC (or CA) whose own audit trail was cut.
 
-They are built like the service's health alerts (service/health.py: type `health:<check>`, kind
+They are built like the service's health alerts (runtime/health.py: type `health:<check>`, kind
 "health", the monitoring class in `details["class"]` for the CEF sink) but come from the event
 stream, so `hunt` and `serve` both carry them. Each names the security alert that caused it
 (`details["security_alert"]`) and that alert names it back (`details["health_alert"]`). They carry
@@ -27,7 +27,7 @@ class BlindSpots:
 
     def __init__(self, max_evidence: int) -> None:
         self.max_evidence = max_evidence
-        self.open: Lru = Lru(10_000)
+        self.open: Lru[tuple[str, str], Alert] = Lru(10_000)  # (check, host) -> its health alert
 
     def get(self, check: str, host: str) -> Alert | None:
         return self.open.get((check, host))
@@ -41,7 +41,7 @@ class BlindSpots:
                       details={"class": CLASSES.get(check, "MonitoringAlert"), "check": check,
                                "tactic": "Defense Evasion"})  # what blinding the sensor serves (T1070, T1562)
             a.dcs = [host]
-            self.open[(check, host)] = a
+            self.open.put((check, host), a)
         else:
             a.revision += 1
             a.end = max(a.end, t)

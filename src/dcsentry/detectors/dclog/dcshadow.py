@@ -28,7 +28,7 @@ from ...activities.context import DomainContext
 from ...activities.dclog.access import DirectoryAccess
 from ...activities.dclog.accounts import SERVER_TRUST, AccountChange, new_computers
 from ...activities.dclog.directory import DirectoryChange
-from ...alerts import Alert
+from ...alerts import Alert, Evidence
 from ...config import Detection
 from ..base import Incidents, Lru, add_unique
 from .accountkit import actor_text, note_actor
@@ -52,15 +52,19 @@ def _rdn(dn: str, i: int = 0) -> str:
 
 
 class DcShadowDetector:
+    accepts = (AccountChange, DirectoryChange, DirectoryAccess)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, ctx: DomainContext) -> None:
         self.incidents = incidents
         self.ctx = ctx
         self.grace = cfg.account_changes.promotion_grace
         self.window = cfg.account_changes.nopac_window
-        self.by_actor: Lru = Lru(10_000)  # actor -> (t, computer key) of its latest candidate
-        self.pending: Lru = Lru(10_000)  # actor -> [(t, evidence, right)] topology rights not yet tied
-        self.raised: Lru = Lru(10_000)  # computer key -> first alert time (epoch), for the grace
-        self.spns: Lru = Lru(10_000)  # computer key -> its replication SPNs as last listed by 4741/4742
+        self.by_actor: Lru[str, tuple[float, str]] = Lru(10_000)  # actor -> (t, computer key) of its latest candidate
+        # actor -> [(t, evidence, right)] topology rights not yet tied
+        self.pending: Lru[str, list[tuple[float, list[Evidence], str]]] = Lru(10_000)
+        self.raised: Lru[str, float] = Lru(10_000)  # computer key -> first alert time (epoch), for the grace
+        # computer key -> its replication SPNs (lower case -> as written) as last listed by 4741/4742
+        self.spns: Lru[str, dict[str, str]] = Lru(10_000)
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
         if isinstance(act, AccountChange):
@@ -84,7 +88,7 @@ class DcShadowDetector:
             return ()
         spns = {s.lower(): s for s in rogue_spns(act.spns)}
         before = self.spns.get(key, {})
-        self.spns[key] = spns
+        self.spns.put(key, spns)
         added = [v for k, v in spns.items() if k not in before]
         removed = [v for k, v in before.items() if k not in spns]
         if added:
@@ -172,7 +176,7 @@ class DcShadowDetector:
         a.details.setdefault("actor_text", actor_text(act))
         add_unique(a.details.setdefault("steps", []), line, cap=30)
         if act.actor:
-            self.by_actor[act.actor.lower()] = (t, key)
+            self.by_actor.put(act.actor.lower(), (t, key))
             for wt, ev, wline in self.pending.pop(act.actor.lower(), []):
                 if t - wt <= self.window:
                     self._add(a, ev, wline)

@@ -19,10 +19,11 @@ from collections.abc import Iterable
 from ...activities import Activity, AuthActivity
 from ...activities.context import DomainContext, account_name, short_host
 from ...activities.dclog.access import DirectoryAccess
+from ...activities.dclog.accounts import AccountChange
 from ...activities.dclog.fields import is_machine
 from ...alerts import Alert
 from ...config import Detection
-from ..base import Incidents, add_unique, plural
+from ..base import Incidents, Lru, add_unique, plural
 from ..baseline import Baseline
 
 TYPE = "dcsync"
@@ -69,11 +70,13 @@ def allowed(rules: dict[str, set[str]], act: DirectoryAccess) -> bool:
         addrs = rules.get(key) if key else None
         if addrs is not None:
             src = act.source.lower()
-            return not addrs or (src in addrs) or (bool(act.session) and act.session.source_host.lower() in addrs)
+            return not addrs or (src in addrs) or (act.session is not None and act.session.source_host.lower() in addrs)
     return False
 
 
 class DcSyncDetector:
+    accepts = (DirectoryAccess, AuthActivity, AccountChange)  # the engine hands it nothing else
+
     def configure(self, cfg: Detection) -> None:
         """Accounts allowed to replicate: `[detection.dcsync] allowed` from the file plus the
         run-time `replication_allowed` list of the console/API (same `name[=addr,...]` form)."""
@@ -85,10 +88,13 @@ class DcSyncDetector:
         self.incidents = incidents
         self.baseline = baseline
         self.ctx = ctx
-        self.learned = baseline.table("dcsync_actors")  # actor -> sources it replicated from while learning
-        self.non_dc = baseline.table("computers_not_dc", cap=200_000)  # created in the stream as workstations
-        self.dc_addresses = baseline.table("dc_addresses", cap=10_000)  # DC host -> addresses its account used
-        self._dc_ips: set[str] = {ip for ips in self.dc_addresses.values() for ip in ips}  # type: ignore[attr-defined]
+        # actor -> sources it replicated from while learning
+        self.learned: Lru[str, list[str]] = baseline.table("dcsync_actors")
+        # computer -> when created in the stream as a workstation
+        self.non_dc: Lru[str, float] = baseline.table("computers_not_dc", cap=200_000)
+        # DC host -> addresses its account used
+        self.dc_addresses: Lru[str, list[str]] = baseline.table("dc_addresses", cap=10_000)
+        self._dc_ips: set[str] = {ip for ips in self.dc_addresses.values() for ip in ips}
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
         if type(act) is not DirectoryAccess:
@@ -115,7 +121,7 @@ class DcSyncDetector:
         known = None if elsewhere else self.learned.get(actor)
         if learning:
             sources = self.learned.touch(actor, list)
-            add_unique(sources, source or "-", cap=20)  # type: ignore[arg-type]
+            add_unique(sources, source or "-", cap=20)
         elif known is not None and (source or "-") in known:
             return ()  # learned replicating account, from a learned source
         a = self.incidents.raise_or_grow(TYPE, actor, act.time, act.evidence, learning=learning)
@@ -174,8 +180,8 @@ class DcSyncDetector:
         if not is_machine(act.account) or not self.ctx.inventory.is_dc(act.account):
             return
         ips = self.dc_addresses.touch(short_host(act.account), list)
-        if act.source_ip not in ips:  # type: ignore[operator]
-            add_unique(ips, act.source_ip, cap=8)  # type: ignore[arg-type]
+        if act.source_ip not in ips:
+            add_unique(ips, act.source_ip, cap=8)
             self._dc_ips.add(act.source_ip)
 
     def _from_elsewhere(self, act: DirectoryAccess) -> bool:
@@ -196,7 +202,7 @@ class DcSyncDetector:
         if 8 in getattr(act, "uac_set", ()):  # SERVER_TRUST: a DC (promotion); the inventory says so too
             self.non_dc.pop(name, None)
         elif getattr(act, "action", "") == "created" or 8 in getattr(act, "uac_cleared", ()):
-            self.non_dc[name] = act.time.timestamp()  # type: ignore[attr-defined]
+            self.non_dc[name] = act.time.timestamp()
 
     def describe(self, a: Alert) -> str:
         d = a.details

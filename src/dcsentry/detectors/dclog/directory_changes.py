@@ -53,6 +53,8 @@ ADVICE = {
 
 
 class DirectoryChangeDetector:
+    accepts = (DirectoryChange, DirectoryAccess, TicketRequest, AccountChange)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
         self.cfg = cfg.directory_changes
         self.incidents = incidents
@@ -62,10 +64,13 @@ class DirectoryChangeDetector:
         for r in RULES:
             for attr in r.attributes or ("*",):
                 self.by_attr.setdefault(attr, []).append(r)
-        self.shadowed: Lru = Lru(50_000)  # account -> (time, alert) of shadow credentials
-        self.pkinit: Lru = Lru(50_000)  # account -> time of its last PKINIT TGT (a TGT seen before its 5136)
-        self.pgid_seen: Lru = Lru(50_000)  # (account, rid) -> time: the 4738 and 5136 views of one change
-        self.dac_access: Lru = Lru(20_000)  # (DC, objectGUID) -> the 4662 WRITE_DAC/WRITE_OWNER before an SD write
+        self.shadowed: Lru[str, tuple[float, Alert]] = Lru(50_000)  # account -> (time, alert) of shadow credentials
+        # account -> (time, request) of its last PKINIT TGT (a TGT seen before its 5136)
+        self.pkinit: Lru[str, tuple[float, TicketRequest]] = Lru(50_000)
+        # (account, rid) -> time: the 4738 and 5136 views of one change
+        self.pgid_seen: Lru[tuple[str, int], float] = Lru(50_000)
+        # (DC, objectGUID) -> the 4662 WRITE_DAC/WRITE_OWNER before an SD write
+        self.dac_access: Lru[tuple[str, str], DirectoryAccess] = Lru(20_000)
 
     def configure(self, cfg: Detection) -> None:
         """Run-time lists changed in the console (settings_watch): allowed writers, sensitive objects."""
@@ -76,7 +81,7 @@ class DirectoryChangeDetector:
         if kind == "directory" and isinstance(act, DirectoryChange):
             return self._change(act)
         if kind == "access" and isinstance(act, DirectoryAccess) and act.access_mask & (WRITE_DAC | WRITE_OWNER):
-            self.dac_access[(act.host, act.object_name)] = act
+            self.dac_access.put((act.host, act.object_name), act)
             return ()
         if kind == "ticket" and isinstance(act, TicketRequest) and act.tgt:
             return self._tgt(act)
@@ -155,7 +160,7 @@ class DirectoryChangeDetector:
             if name:
                 d["gpo_name"] = name
         if type_ == "shadow-credentials" and target:
-            self.shadowed[target] = (ch.time.timestamp(), a)
+            self.shadowed.put(target, (ch.time.timestamp(), a))
             seen = self.pkinit.get(target)
             if seen is not None and ch.time.timestamp() - 5 <= seen[0] <= ch.time.timestamp() + self.cfg.pkinit_window:
                 self._used(a, seen[1])
@@ -216,7 +221,7 @@ class DirectoryChangeDetector:
             return False
         t = ch.time.timestamp()
         seen = self.pgid_seen.get(key)
-        self.pgid_seen[key] = t
+        self.pgid_seen.put(key, t)
         return seen is not None and abs(t - seen) <= 60
 
 
@@ -226,7 +231,7 @@ class DirectoryChangeDetector:
             return []
         name = account_name(act.account)
         t = act.time.timestamp()
-        self.pkinit[name] = (t, act)
+        self.pkinit.put(name, (t, act))
         got = self.shadowed.get(name)
         if got is None or not 0 <= t - got[0] <= self.cfg.pkinit_window:
             return []
@@ -262,7 +267,7 @@ class DirectoryChangeDetector:
                                          act.evidence if twin is None or abs(t - twin) > 60 else ())
         if twin is None or abs(t - twin) > 60:
             a.count += 1
-            self.pgid_seen[(name, new)] = t
+            self.pgid_seen.put((name, new), t)
         level = "high" if privileged else "medium"
         a.severity = level if a.revision == 0 else max(a.severity, level, key=_RANK.__getitem__)
         self._note(a, act)

@@ -21,8 +21,15 @@ from ...activities.sensitive import BUILTIN, BY_NAME, DOMAIN_RIDS
 from ...config import Detection
 from ..base import Lru
 from ..baseline import Baseline
-from .directory_rules import (CSE_NAMES, CSE_RISKY, DEFAULT_GPOS, DEFAULT_RIDS, DEFAULT_TRUSTEES, PLAIN_PRIMARY,
-                              PRIVILEGED_PRIMARY)
+from .directory_rules import (
+    CSE_NAMES,
+    CSE_RISKY,
+    DEFAULT_GPOS,
+    DEFAULT_RIDS,
+    DEFAULT_TRUSTEES,
+    PLAIN_PRIMARY,
+    PRIVILEGED_PRIMARY,
+)
 
 LEARNED = frozenset({"new-editor", "new-delegate"})  # tests that learn what is usual: their alerts may say learning
 _CONTROL = frozenset({"GA", "GW", "WD", "WO", "WP", "CR", "CC", "DC", "SW", "DT", "SD"})
@@ -98,9 +105,9 @@ class Checks:
         self.ctx = ctx
         self.configure(cfg)
         self.gpo_editors = baseline.table("gpo_editors")  # "gpo|actor" -> first edit time
-        self.gpo_editor_accounts = baseline.table("gpo_editor_accounts")  # actor -> first GPO edit seen
-        self.rbcd_known = baseline.table("rbcd_delegates")  # "target dn|delegate" -> first seen
-        self.gpo_names: Lru = Lru(50_000)  # GPO GUID -> displayName seen in the stream
+        self.gpo_editor_accounts: Lru[str, float] = baseline.table("gpo_editor_accounts")  # actor -> first GPO edit
+        self.rbcd_known: Lru[str, float] = baseline.table("rbcd_delegates")  # "target dn|delegate" -> first seen
+        self.gpo_names: Lru[str, str] = Lru(50_000)  # GPO GUID -> displayName seen in the stream
         self.changes: dict[str, Callable[[ChangeView], list[str]]] = {
             "added": self._added, "replication-ace": self._replication, "control-ace": self._control,
             "owner": self._owner, "sd-changed": self._sd_changed, "privileged-group": self._pgid_privileged,
@@ -174,7 +181,7 @@ class Checks:
             if key in self.rbcd_known:
                 self.rbcd_known.move_to_end(key)
                 continue
-            self.rbcd_known[key] = v.ch.time.timestamp()
+            self.rbcd_known.put(key, v.ch.time.timestamp())
             fresh.append(t)
         v.learning = learning
         return self._delegate_words(v, fresh)
@@ -282,15 +289,15 @@ class Checks:
         if actor in self.gpo_editor_accounts:
             self.gpo_editor_accounts.move_to_end(actor)
             return []
-        self.gpo_editor_accounts[actor] = v.ch.time.timestamp()
+        self.gpo_editor_accounts.put(actor, v.ch.time.timestamp())
         v.learning = self.baseline.clock.learning("gpo-editors", v.ch.time, self.cfg.gpo_learning)
         return self._any(v)
 
     def _linked(self, v: ChangeView) -> list[str]:
         before = set(_GUID.findall(" ".join(v.ch.removed).lower()))
         new = [g for g in dict.fromkeys(_GUID.findall(" ".join(v.ch.added).lower())) if g not in before]
-        return [f"GPO {self.gpo_names.get(g) or DEFAULT_GPOS.get(g, '')} {{{g.upper()}}} linked".replace("GPO  ", "GPO ")
-                for g in new]
+        names = {g: self.gpo_names.get(g) or DEFAULT_GPOS.get(g, "") for g in new}
+        return [f"GPO {names[g]} {{{g.upper()}}} linked".replace("GPO  ", "GPO ") for g in new]
 
     # -- target and writer tests --------------------------------------------------------------------
     def account_of(self, v: ChangeView) -> str:
@@ -341,7 +348,7 @@ class Checks:
         if t.lower() in self.repl_ok:
             return True
         name = self.name(t)
-        return bool(name) and (name.lower() in self.repl_ok or name.lower().startswith("msol_"))
+        return bool(name and (name.lower() in self.repl_ok or name.lower().startswith("msol_")))
 
     def name(self, sid: str) -> str | None:
         acc = self.ctx.inventory.get("", sid) if sid.startswith("S-1-") else None

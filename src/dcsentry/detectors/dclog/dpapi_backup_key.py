@@ -23,6 +23,8 @@ READ_SECRET = 0x2  # SECRET_QUERY_VALUE
 
 
 class DpapiBackupKeyDetector:
+    accepts = (DirectoryAccess,)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
         self.allowed = {e.strip().lower() if e.strip().upper().startswith("S-1-") else account_name(e)
                         for e in cfg.dcsync.dpapi_allowed}

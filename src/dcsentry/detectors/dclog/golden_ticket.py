@@ -21,14 +21,16 @@ event-only tells:
    10 tickets, no 4768). A trusted realm is not judged (it may spell itself as it likes). Whether
    the account got a TGT (4768) from that address within `tgt_window` is noted as corroboration.
 3. **Encryption downgrade** (Medium, MDI 2009): after `downgrade_learning`, an RC4 service ticket
-   for a user account (computers are not profiled) whose service tickets were AES-only (at least `downgrade_min_aes`), to a service
-   that only ever gave AES tickets, from an address with no 4768 for that account within
-   `tgt_window` on any DC. Needs every DC's 4768/4769 (the TGT may come from another DC).
+   for a user account (computers are not profiled) whose service tickets were AES-only (at least
+   `downgrade_min_aes`), to a service that only ever gave AES tickets, from an address with no
+   4768 for that account within `tgt_window` on any DC. Needs every DC's 4768/4769 (the TGT may come from another DC).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+import msgspec
 
 from ...activities import Activity, Logon
 from ...activities.context import DomainContext
@@ -47,12 +49,22 @@ _TELLS = {
 }
 
 
+class TicketProfile(msgspec.Struct, array_like=True):
+    """The service tickets of an account, or for a service, so far (saved as `[first, aes, weak]`)."""
+
+    first: float  # epoch of the first ticket profiled
+    aes: int = 0  # AES tickets
+    weak: int = 0  # RC4/DES tickets
+
+
 class GoldenTicketDetector(KerberosDetector):
+    accepts = (TicketRequest, Logon)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
         super().__init__(cfg, incidents, baseline, ctx)
-        self.accounts = baseline.table("golden-ticket.accounts")  # account -> [first, aes tickets, weak tickets]
-        self.services = baseline.table("golden-ticket.services")  # service -> [first, aes tickets, weak tickets]
-        self.tgts: Lru = Lru()  # (account, address) -> last TGT issued (4768 success), any DC
+        self.accounts = baseline.rows("golden-ticket.accounts", TicketProfile)  # account -> its tickets
+        self.services = baseline.rows("golden-ticket.services", TicketProfile)  # service -> its tickets
+        self.tgts: Lru[tuple[str, str], float] = Lru()  # (account, address) -> last TGT issued (4768 success), any DC
         self._domains: tuple[int, set[str]] = (-1, set())
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
@@ -60,10 +72,7 @@ class GoldenTicketDetector(KerberosDetector):
             if act.status != 0:
                 return ()
             if act.tgt:
-                self.tgts[(act.account_key, act.source_ip)] = act.time.timestamp()
-                self.tgts.move_to_end((act.account_key, act.source_ip))
-                if len(self.tgts) > self.tgts.cap:
-                    self.tgts.popitem(last=False)
+                self.tgts.put((act.account_key, act.source_ip), act.time.timestamp())
                 return ()
             return self._ticket(act)
         if isinstance(act, Logon):
@@ -115,21 +124,24 @@ class GoldenTicketDetector(KerberosDetector):
         t = act.time.timestamp()
         acc = self.accounts.get(act.account_key)
         svc = self.services.get(act.service_key)
-        if (not learning and acc is not None and svc is not None and not acc[2] and not svc[2]
-                and acc[1] >= self.cfg.downgrade_min_aes and svc[1] >= 1
-                and t - acc[0] >= self.cfg.downgrade_learning and not self._had_tgt(act)):
+        if (not learning and acc is not None and svc is not None and not acc.weak and not svc.weak
+                and acc.aes >= self.cfg.downgrade_min_aes and svc.aes >= 1
+                and t - acc.first >= self.cfg.downgrade_learning and not self._had_tgt(act)):
             return "downgrade"
         self._learn(act)
         return ""
 
     def _learn(self, act: TicketRequest) -> None:
         t = act.time.timestamp()
-        col = 1 if act.etype in AES_ETYPES else 2 if act.etype in WEAK_ETYPES else 0
-        if not col:
+        aes = act.etype in AES_ETYPES
+        if not aes and act.etype not in WEAK_ETYPES:
             return
         for table, key in ((self.accounts, act.account_key), (self.services, act.service_key)):
-            row = table.touch(key, lambda: [t, 0, 0])
-            row[col] += 1  # type: ignore[index]
+            row = table.touch(key, lambda: TicketProfile(t))
+            if aes:
+                row.aes += 1
+            else:
+                row.weak += 1
 
     def _domain_sids(self) -> set[str]:
         """Domain SIDs of the inventory's accounts (rebuilt when it grew)."""

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from datetime import datetime
+from typing import NamedTuple
 
 from ...activities import Activity
 from ...activities.context import DomainContext
 from ...activities.dclog.kerberos import WEAK_ETYPES, TicketRequest, etype_name, lists_aes
-from ...alerts import Alert
+from ...alerts import Alert, Evidence
 from ...config import Detection
 from ..base import Incidents, Lru, add_unique, plural, trim
 from ..baseline import Baseline
@@ -47,14 +49,27 @@ def user_service(act: TicketRequest) -> bool:
     return bool(s) and s != "krbtgt" and not s.startswith("krbtgt/") and not s.endswith("$") and not act.machine
 
 
+
+class Request(NamedTuple):
+    """A weak or refused service-ticket request in a source's window."""
+
+    t: float  # epoch
+    service: str
+    account: str
+    label: str  # the encryption type's name, or "refused: ..."
+    evidence: list[Evidence]
+    time: datetime
+
 class KerberoastingDetector(KerberosDetector):
     accepts = (TicketRequest,)  # the engine hands it nothing else
 
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
         super().__init__(cfg, incidents, baseline, ctx)
-        self.pairs = baseline.table("kerberoasting.pairs")  # (source, service) -> last time seen, no alert
-        self.services = baseline.table("kerberoasting.rc4-services")  # service -> first RC4 ticket seen, no alert
-        self.windows: Lru = Lru()  # source -> deque of (t, service, account, etype label, evidence, time)
+        # (source, service) -> last time seen, no alert
+        self.pairs: Lru[tuple[str, str], float] = baseline.table("kerberoasting.pairs")
+        # service -> first RC4 ticket seen, no alert
+        self.services: Lru[str, float] = baseline.table("kerberoasting.rc4-services")
+        self.windows: Lru[str, deque[Request]] = Lru()  # source -> its requests in the window
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
         if not isinstance(act, TicketRequest) or act.tgt:
@@ -69,12 +84,12 @@ class KerberoastingDetector(KerberosDetector):
         svc = act.service_key
         pair = (source, svc)
         learning = self.baseline.clock.learning(TYPE, act.time, self.cfg.spn_learning)
-        win: deque = self.windows.touch(source, deque)  # type: ignore[assignment]
+        win = self.windows.touch(source, deque)
         trim(win, t, self.cfg.roast_window)
         label = "refused: etype not supported" if refused else etype_name(act.etype)
         if pair not in self.pairs:
-            win.append((t, act.service, act.account, label, act.evidence, act.time))
-        distinct = {e[1].lower() for e in win}
+            win.append(Request(t, act.service, act.account, label, act.evidence, act.time))
+        distinct = {e.service.lower() for e in win}
         honey = svc in self.honey or (act.service_sid and act.service_sid in self.honey)
         sensitive = honey or self.ctx.inventory.is_sensitive(act.service, act.service_sid)
         forced = (lists_aes(act.v2.get("ServiceAvailableKeys")) and "ClientAdvertizedEncryptionTypes" in act.v2
@@ -98,15 +113,16 @@ class KerberoastingDetector(KerberosDetector):
                 self._learn(pair, t)
             return ()
         # a new High alert carries every request of the window it counts (quiet refusals included)
-        earlier = [e for e in win if e[4] is not act.evidence] if open_ is None and reason == "many" else []
-        a = self.incidents.raise_or_grow(TYPE, source, act.time, [ev for e in earlier for ev in e[4]] + act.evidence,
-                                         start=earlier[0][5] if earlier else None,
+        earlier = [e for e in win if e.evidence is not act.evidence] if open_ is None and reason == "many" else []
+        evidence = [ev for e in earlier for ev in e.evidence] + act.evidence
+        a = self.incidents.raise_or_grow(TYPE, source, act.time, evidence, start=earlier[0].time if earlier else None,
                                          learning=learning and open_ is None)
         a.count += 1 + len(earlier)
         note_ticket(a, act, source)
         d = a.details
         services: dict = d.setdefault("services", {})
-        for _, service, account, etype, *_ in [*earlier, (t, act.service, act.account, label)]:
+        for service, account, etype in [*((e.service, e.account, e.label) for e in earlier),
+                                        (act.service, act.account, label)]:
             if service not in services and len(services) < 100:
                 services[service] = etype
             add_unique(d.setdefault("requesters", []), account)
@@ -130,10 +146,7 @@ class KerberoastingDetector(KerberosDetector):
         return (a,)
 
     def _learn(self, pair: tuple[str, str], t: float) -> None:
-        self.pairs[pair] = t
-        self.pairs.move_to_end(pair)
-        if len(self.pairs) > self.pairs.cap:
-            self.pairs.popitem(last=False)
+        self.pairs.put(pair, t)
         self.services.touch(pair[1], lambda: t)
 
     def describe(self, a: Alert) -> str:

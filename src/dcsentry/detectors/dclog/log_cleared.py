@@ -37,7 +37,8 @@ class LogClearedDetector:
         self.incidents = incidents
         self.ctx = ctx
         self.blind = BlindSpots(cfg.max_evidence)
-        self.pending: Lru = Lru(1000)  # host not (yet) known as a DC -> (its log-cleared alert, watched channels)
+        # host not (yet) known as a DC -> (its log-cleared alert, watched channels)
+        self.pending: Lru[str, tuple[Alert, list[str]]] = Lru(1000)
         self._known_dcs = 0
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
@@ -74,7 +75,7 @@ class LogClearedDetector:
             if watched:  # the 1102 is the first record of a cleared log: what shows the host is a DC comes later
                 entry = self.pending.get(act.host)
                 if entry is None or entry[0] is not a:
-                    self.pending[act.host] = (a, [channel])
+                    self.pending.put(act.host, (a, [channel]))
                 else:
                     add_unique(entry[1], channel, cap=50)
                 self._known_dcs = len(self.ctx.dcs)

@@ -36,12 +36,15 @@ def _bare(name: str) -> str:
 
 
 class NoPacDetector:
+    accepts = (AccountChange, TicketRequest)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, ctx: DomainContext) -> None:
         self.incidents = incidents
         self.ctx = ctx
         self.window = cfg.account_changes.nopac_window
-        self.created: Lru = Lru(_CAP)  # computer (sid or name) -> (t, actor, plain, evidence)
-        self.cleared: Lru = Lru(_CAP)  # computer (sid or name) -> (t, evidence)
+        # computer (sid or name) -> (t, actor, plain, evidence)
+        self.created: Lru[str, tuple[float, str, bool, list[Evidence]]] = Lru(_CAP)
+        self.cleared: Lru[str, tuple[float, list[Evidence]]] = Lru(_CAP)  # computer (sid or name) -> (t, evidence)
 
     # -- helpers ----------------------------------------------------------------------------------
     def _is_dc_name(self, name: str, logged_by: str) -> bool:
@@ -89,11 +92,11 @@ class NoPacDetector:
         ref = (act.target_sid or act.target).upper()
         t = act.time.timestamp()
         if act.event_id == 4741:
-            self.created[ref] = (t, act.actor, self._plain(act), act.evidence)
+            self.created.put(ref, (t, act.actor, self._plain(act), act.evidence))
             return ()
         if act.event_id == 4742:
             if spns_cleared(act.changed.get("ServicePrincipalNames", "")):
-                self.cleared[ref] = (t, act.evidence)
+                self.cleared.put(ref, (t, act.evidence))
             new = _bare(act.changed.get("SamAccountName", ""))
             if new and not new.endswith("$"):
                 return self._renamed(act, "", new, ref, t)

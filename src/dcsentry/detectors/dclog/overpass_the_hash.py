@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
+
 from ...activities import Activity
 from ...activities.context import DomainContext
 from ...activities.dclog.kerberos import AES_ETYPES, RC4, TicketRequest, etype_name, lists_aes
@@ -49,12 +51,21 @@ _TELLS = {
 }
 
 
+class TgtProfile(msgspec.Struct, array_like=True):
+    """An account's TGTs so far (saved as `[first, aes, rc4, last_aes]`)."""
+
+    first: float  # epoch of the first TGT profiled
+    aes: int  # AES TGTs
+    rc4: int  # RC4 TGTs nothing flagged (a legacy device, a keytab)
+    last_aes: float  # epoch of the latest AES TGT (0: none)
+
+
 class OverpassTheHashDetector(KerberosDetector):
     accepts = (TicketRequest,)  # the engine hands it nothing else
 
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
         super().__init__(cfg, incidents, baseline, ctx)
-        self.profile = baseline.table("overpass-the-hash.tgts")  # account -> [first, AES TGTs, RC4 TGTs, last AES]
+        self.profile = baseline.rows("overpass-the-hash.tgts", TgtProfile)  # account -> its TGTs
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
         if not isinstance(act, TicketRequest) or not act.tgt or act.status != 0:
@@ -64,21 +75,21 @@ class OverpassTheHashDetector(KerberosDetector):
         if not rc4:
             if act.etype in AES_ETYPES:
                 t = act.time.timestamp()
-                row = self.profile.touch(act.account_key, lambda: [t, 0, 0, t])
-                row[1] += 1  # type: ignore[index]
-                row[3] = t  # type: ignore[index]
+                row = self.profile.touch(act.account_key, lambda: TgtProfile(t, 0, 0, t))
+                row.aes += 1
+                row.last_aes = t
             return ()
         if act.preauth != "2" or act.source_ip.upper() in self.allowed:
             return ()
         tell = self._tell(act, row)
-        learning = row is None or act.time.timestamp() - row[0] < self.cfg.opth_learning  # the account's profile
+        learning = row is None or act.time.timestamp() - row.first < self.cfg.opth_learning  # the account's profile
         if not tell:
             t = act.time.timestamp()  # an RC4 TGT nothing flagged: the account uses RC4 (legacy device, keytab)
-            row = self.profile.touch(act.account_key, lambda: [t, 0, 0, 0])
-            row[2] += 1  # type: ignore[index]
+            row = self.profile.touch(act.account_key, lambda: TgtProfile(t, 0, 0, 0))
+            row.rc4 += 1
             return ()
-        if tell == "profile" and learning:  # told once while learning: a second RC4 device is then known
-            row[2] += 1  # type: ignore[index]
+        if tell == "profile" and learning and row is not None:  # told once while learning: a second RC4 device
+            row.rc4 += 1  # is then known
         key = f"{act.account_key}|{act.source_ip}"
         open_ = self.incidents.current(TYPE, key, act.time)
         a = self.incidents.raise_or_grow(TYPE, key, act.time, act.evidence,
@@ -90,8 +101,8 @@ class OverpassTheHashDetector(KerberosDetector):
         add_unique(d.setdefault("tells", []), tell)
         if act.v2:
             d["v2"] = act.v2
-        if row is not None and row[1]:
-            d["aes_tgts_before"] = row[1]
+        if row is not None and row.aes:
+            d["aes_tgts_before"] = row.aes
         honey = act.account_key in self.honey or (act.account_sid and act.account_sid in self.honey)
         sensitive = honey or self.ctx.inventory.is_sensitive(act.account, act.account_sid)
         d["sensitive"] = bool(sensitive)
@@ -99,7 +110,7 @@ class OverpassTheHashDetector(KerberosDetector):
         a.description = self.describe(a)
         return (a,)
 
-    def _tell(self, act: TicketRequest, row: list | None) -> str:
+    def _tell(self, act: TicketRequest, row: TgtProfile | None) -> str:
         keys = act.v2.get("AccountAvailableKeys")
         offered = act.v2.get("ClientAdvertizedEncryptionTypes")
         if keys is not None:
@@ -108,7 +119,7 @@ class OverpassTheHashDetector(KerberosDetector):
             if offered is not None and not lists_aes(offered):
                 return "forced"
             return "aes-keys"
-        if row is not None and row[1] and not row[2]:
+        if row is not None and row.aes and not row.rc4:
             return "profile"
         if act.canonical_realm is False:
             return "tool-realm"

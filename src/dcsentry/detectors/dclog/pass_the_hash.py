@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
+
 from ...activities import Activity, AuthActivity, Logon
 from ...activities.context import DomainContext, short_host
 from ...activities.dclog.fields import is_machine
@@ -46,7 +48,17 @@ def _remember(sources: list[str], value: str) -> None:
         del sources[0]
 
 
+class AuthProfile(msgspec.Struct, array_like=True):
+    """How an account authenticated so far (saved as `[kerberos, ntlm, [sources]]`)."""
+
+    kerberos: int = 0  # Kerberos authentications
+    ntlm: int = 0  # NTLM authentications
+    sources: list[str] = msgspec.field(default_factory=list)  # the addresses and workstations it came from
+
+
 class PassTheHashDetector:
+    accepts = (Logon, AuthActivity)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
         self.cfg = cfg.pass_the_hash
         self.allowed = {s.strip().lower() for s in [*self.cfg.allowed_sources, *cfg.exclude_sources] if s.strip()}
@@ -54,7 +66,7 @@ class PassTheHashDetector:
         self.baseline = baseline
         self.ctx = ctx
         self.keyless = baseline.table("pth_keyless_ntlm")  # (account, source) -> last seen, learned while learning
-        self.profiles = baseline.table("auth_profiles")  # account -> [kerberos, ntlm, [sources]]
+        self.profiles = baseline.rows("auth_profiles", AuthProfile)  # account -> how it authenticates
         self.host_ips = baseline.table("host_addresses", cap=200_000)  # computer -> address (its own TGT requests)
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
@@ -103,19 +115,19 @@ class PassTheHashDetector:
             if act.protocol == "Kerberos" and act.source_ip and act.source_ip != "localhost":
                 self.host_ips[short_host(act.account)] = act.source_ip  # the computer's address
             return ()
-        p = self.profiles.touch(act.account_key, lambda: [0, 0, []])
-        sources: list[str] = p[2]  # type: ignore[index]
+        p = self.profiles.touch(act.account_key, AuthProfile)
+        sources = p.sources
         if act.protocol == "Kerberos":
-            p[0] += 1  # type: ignore[index]
+            p.kerberos += 1
             _remember(sources, act.source_ip)
             return ()
         ws = short_host(act.source_host)
         if not ws:
             return ()
         ip = self.host_ips.get(ws)
-        kerberos, ntlm = p[0], p[1]  # type: ignore[index]
+        kerberos, ntlm = p.kerberos, p.ntlm
         seen = ws in sources or (ip is not None and ip in sources)
-        p[1] = ntlm + 1  # type: ignore[index]
+        p.ntlm = ntlm + 1
         _remember(sources, ws)
         if seen or kerberos < self.cfg.min_kerberos or ntlm > self.cfg.max_ntlm_share * (kerberos + ntlm):
             return ()
@@ -161,8 +173,8 @@ class PassTheHashDetector:
             return (f"A process on {d.get('logged_by')} runs with injected credentials of {who} (logon type 9 "
                     f"NewCredentials by seclogo, {a.count}x): no password was typed, the network identity was set "
                     "from a stolen NTLM hash or key (Mimikatz sekurlsa::pth, Rubeus). `runas /netonly` by an admin "
-                    f"looks the same: if nobody did that on {d.get('logged_by')}, isolate it, look for credential-dumping "
-                    f"tools, and reset the password of {who}.")
+                    f"looks the same: if nobody did that on {d.get('logged_by')}, isolate it, look for "
+                    f"credential-dumping tools, and reset the password of {who}.")
         if variant == "keyless":
             src = d.get("source_ip") or d.get("source_host") or "an unknown address"
             where = "the host itself (loopback)" if src == "localhost" else src

@@ -30,19 +30,22 @@ _START = {"0": "boot start", "1": "system start", "2": "auto start", "3": "deman
 
 
 class RemoteServiceDetector:
+    accepts = (PipeWrite, ServiceCreation)  # the engine hands it nothing else
+
     def __init__(self, cfg: Detection, incidents: Incidents, baseline: Baseline, ctx: DomainContext) -> None:
         self.cfg = cfg.remote_service
         self.allowed = {s.strip().lower() for s in [*self.cfg.allowed_sources, *cfg.exclude_sources] if s.strip()}
         self.incidents = incidents
         self.baseline = baseline
         self.ctx = ctx
-        self.learned = baseline.table("remote_services")  # (installer, source, service) -> last seen
-        self.pipe_writes: Lru = Lru(50_000)  # host -> deque[(t, PipeWrite)] within the window
+        self.learned: Lru[tuple[str, str, str], float] = baseline.table("remote_services")  # -> last seen
+        # host -> (t, pipe write) of its pipe writes within the window
+        self.pipe_writes: Lru[str, deque[tuple[float, PipeWrite]]] = Lru(50_000)
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
         if type(act) is PipeWrite:
             if act.source_ip and act.source_ip != "localhost":
-                q: deque = self.pipe_writes.touch(act.host, deque)  # type: ignore[assignment]
+                q = self.pipe_writes.touch(act.host, deque)
                 q.append((act.time.timestamp(), act))
                 trim(q, act.time.timestamp(), self.cfg.window)
             return ()

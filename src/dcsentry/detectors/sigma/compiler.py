@@ -70,6 +70,10 @@ def str_pred(t: Test) -> Callable[[str], bool]:
     raise Unsupported(f"{t.kind} test needs a field name")
 
 
+def _cidr_pred(test: Callable[[str], bool], raw: Getter) -> Pred:
+    return lambda v: (x := raw(v)) is not None and test(x)
+
+
 def _simple_group(name: str, kind: str, cased: bool, args: list[str], all_: bool) -> Pred:
     get = raw_getter(name) if cased else low_getter(name)
     if kind == "eq" and not all_:
@@ -106,7 +110,9 @@ def field_pred(name: str | None, t: Test) -> Pred:
     if t.kind == "ref":
         other, how = t.arg
         left, right = low_getter(name), low_getter(other)
-        method = {"eq": str.__eq__, "startswith": str.startswith, "endswith": str.endswith}[how]
+        ops: dict[str, Callable[[str, str], bool]] = {"eq": str.__eq__, "startswith": str.startswith,
+                                                      "endswith": str.endswith}
+        method = ops[how]
         return lambda v: (x := left(v)) is not None and (y := right(v)) is not None and method(x, y)
     if t.kind == "or":
         preds = [field_pred(name, s) for s in t.arg]
@@ -173,8 +179,7 @@ def _merged(args: Iterable[object], all_: bool) -> list[Pred]:
     for (name, kind, cased), items in groupby(plain, key=lambda p: p[0]):
         values = [a for _, a in items]
         if kind == "cidr":  # a list of networks: parse the address once
-            test, raw = in_networks(values), raw_getter(name)
-            out.append(lambda v, test=test, raw=raw: (x := raw(v)) is not None and test(x))
+            out.append(_cidr_pred(in_networks(values), raw_getter(name)))
         else:
             out.insert(0, _simple_group(name, kind, cased, values, all_))  # type: ignore[arg-type]
     return out

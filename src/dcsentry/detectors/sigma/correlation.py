@@ -32,8 +32,8 @@ from sigma.correlations import (
     SigmaRuleReference,
 )
 
-from ..base import MAX_KEYS, Lru
 from ...model import WindowsEvent
+from ..base import MAX_KEYS, Lru
 from .compiler import raw_getter
 from .meta import RuleMeta, meta_of
 from .pipeline import FIELD_ALIASES
@@ -65,7 +65,7 @@ class Correlation:
     generate: bool
     span: float
     group_by: list[str]
-    bases: list["CompiledRule"]
+    bases: list[CompiledRule]
     group_fields: list[list[str]]  # per base rule, the event field of each group-by name (aliases applied)
     value_fields: list[str | None]  # per base rule, the field value_count counts
     value_field: str | None  # as the rule names it
@@ -79,17 +79,17 @@ class Correlation:
     def group_of(self, base: int, ev: WindowsEvent) -> tuple[str, ...]:
         return tuple(g(ev) or "" for g in self.group_getters[base])
 
-    def state(self) -> Lru:
+    def state(self) -> Lru[tuple[str, ...], Group]:
         """Fresh per-group state for one matcher (the rule itself stays shareable)."""
         return Lru(MAX_KEYS)
 
-    def observe(self, groups: Lru, base: int, ev: WindowsEvent, t: float,
+    def observe(self, groups: Lru[tuple[str, ...], Group], base: int, ev: WindowsEvent, t: float,
                 evidence: Any) -> tuple[tuple[str, ...], str | None, bool]:
         """Record one base-rule match; (group, value, whether the condition holds now)."""
         key = self.group_of(base, ev)
         getter = self.value_getters[base]
         value = getter(ev) if getter is not None else None
-        g: Group = groups.touch(key, Group)  # type: ignore[assignment]
+        g = groups.touch(key, Group)
         win = g.window
         win.append((t, base, value, evidence))
         if value is not None:
@@ -106,7 +106,7 @@ class Correlation:
         return key, value, self._holds(g, base, t)
 
     @staticmethod
-    def window(groups: Lru, key: tuple[str, ...]) -> list[tuple[float, int, str | None, Any]]:
+    def window(groups: Lru[tuple[str, ...], Group], key: tuple[str, ...]) -> list[tuple[float, int, str | None, Any]]:
         """The group's matches in the timespan, oldest first: (time, base index, value, evidence)."""
         return list(groups[key].window)
 
@@ -162,7 +162,11 @@ def _expr(node: object, index: dict[str, int]) -> Callable[[set[int]], bool]:
     raise Unsupported(f"extended condition element {type(node).__name__}")
 
 
-def correlation_from(rule: SigmaCorrelationRule, compiled: dict[int, "CompiledRule"]) -> Correlation:
+def _always(n: int) -> bool:
+    return True
+
+
+def correlation_from(rule: SigmaCorrelationRule, compiled: dict[int, CompiledRule]) -> Correlation:
     kind = _KINDS.get(rule.type)
     if kind is None:
         raise Unsupported(f"correlation type {rule.type.name.lower()} is not supported")
@@ -178,7 +182,7 @@ def correlation_from(rule: SigmaCorrelationRule, compiled: dict[int, "CompiledRu
             raise Unsupported(f"referenced rule {ref.reference!r} did not load")
         bases.append(c)
     cond = rule.condition
-    test: Callable[[int], bool] = lambda n: True
+    test: Callable[[int], bool] = _always
     expr = None
     value_field = None
     if isinstance(cond, SigmaExtendedCorrelationCondition):

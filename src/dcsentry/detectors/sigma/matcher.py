@@ -46,7 +46,7 @@ class SigmaMatcher:
         self.ruleset = ruleset
         self.gap = cfg.incident_gap
         self.max_evidence = cfg.max_evidence
-        self._open: Lru = Lru()
+        self._open: Lru[tuple[str, str], Alert] = Lru()
         self._index: dict[tuple[str | None, int | None], list[CompiledRule]] = {}
         for r in ruleset.rules:
             if not r.output and not r.correlations:
@@ -105,10 +105,7 @@ class SigmaMatcher:
         old = self._open.get((meta.alert_type, key))
         if old is not None and old.start == start:  # same incident, same id: grow it, never a twin
             return old
-        self._open[(meta.alert_type, key)] = a
-        self._open.move_to_end((meta.alert_type, key))
-        if len(self._open) > self._open.cap:
-            self._open.popitem(last=False)
+        self._open.put((meta.alert_type, key), a)
         return a
 
     def _grow(self, a: Alert, t: datetime, evidence: Iterable[Evidence], n: int = 1) -> None:
@@ -137,17 +134,17 @@ class SigmaMatcher:
             groups = self._state[id(corr)]
             key, value, holds = corr.observe(groups, i, ev, t.timestamp(), evid)
             akey = "|".join(key) or "-"
-            a = self._current(corr.meta.alert_type, akey, t)
-            if a is not None:
-                self._grow(a, t, (evid,))
+            grown = self._current(corr.meta.alert_type, akey, t)
+            if grown is not None:
+                self._grow(grown, t, (evid,))
                 if value is not None:
-                    self._note_value(a, corr, i, value)
+                    self._note_value(grown, corr, i, value)
             elif holds:
-                a = self._fire(corr, akey, key, corr.window(groups, key), t)
+                grown = self._fire(corr, akey, key, corr.window(groups, key), t)
             else:
                 continue
-            add_unique(a.dcs, ev.computer)
-            out.append(a)
+            add_unique(grown.dcs, ev.computer)
+            out.append(grown)
 
     def _fire(self, corr: Correlation, key: str, group_values: tuple[str, ...], window: list, t: datetime) -> Alert:
         """A new correlation alert, carrying every match in the window that made it fire."""

@@ -107,9 +107,9 @@ class QuietRE2(RegexEngine):
 
     @property
     def error(self) -> type[Exception]:
-        return self._re2.error  # type: ignore[no-any-return]
+        return self._re2.error
 
-    def __deepcopy__(self, memo: dict) -> "QuietRE2":
+    def __deepcopy__(self, memo: dict) -> QuietRE2:
         return self  # stateless; pySigma deep-copies rules (filters), and a module cannot be copied
 
 

@@ -127,8 +127,8 @@ def parse_ip(x: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         ip = ipaddress.ip_address(x.strip().strip("[]"))
     except ValueError:
         return None
-    if ip.version == 6 and ip.ipv4_mapped is not None:  # type: ignore[union-attr]
-        return ip.ipv4_mapped  # type: ignore[union-attr]
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
     return ip
 
 

@@ -17,8 +17,17 @@ import re
 
 from ...model import WindowsEvent
 from . import messagetext
-from .common import (PACKAGE_V1_0, BadMessage, Message, NotWindows, build_event, event_id_of, event_time,
-                     keywords_from, spec_for)
+from .common import (
+    PACKAGE_V1_0,
+    BadMessage,
+    Message,
+    NotWindows,
+    build_event,
+    event_id_of,
+    event_time,
+    keywords_from,
+    spec_for,
+)
 
 _FIELD = re.compile(r"[^|\\]*(?:\\.[^|\\]*)*\|", re.S)  # up to an unescaped pipe, in linear time
 _EXT_KEY = re.compile(r"(?:^|(?<=\s))([A-Za-z0-9_.\[\]-]{1,64})=")
@@ -45,7 +54,7 @@ _LOGON_STD = {"duser": "TargetUserName", "dntdom": "TargetDomainName", "src": "I
 _STANDARD: dict[int, dict[str, str]] = {
     4776: {"duser": "TargetUserName", "shost": "Workstation"},
     8004: {"duser": "UserName", "dntdom": "DomainName", "shost": "WorkstationName"},
-    **{eid: _GROUP_STD for eid in (4728, 4729, 4732, 4733, 4756, 4757)},
+    **dict.fromkeys((4728, 4729, 4732, 4733, 4756, 4757), _GROUP_STD),
     4624: _LOGON_STD, 4625: _LOGON_STD,
     **{eid: {"duser": "TargetUserName", "dntdom": "TargetDomainName", "src": "IpAddress", "spt": "IpPort"}
        for eid in (4768, 4769, 4771)},

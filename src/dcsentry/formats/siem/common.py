@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from datetime import datetime, timedelta, timezone
 
 from ...catalogue import CATALOGUE, NETLOGON, SCM, SECURITY_AUDITING, EventSpec, canonical_channel
 from ...model import EPOCH, Origin, WindowsEvent
@@ -105,7 +105,7 @@ _US = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4}),? (\d{1,2}):(\d\d):(\d\d)(?:\.(\d
 
 def _mk(y: int, mo: int, d: int, h: int, mi: int, s: int, frac: str | None) -> datetime | None:
     try:
-        return datetime(y, mo, d, h, mi, s, int((frac or "0")[:6].ljust(6, "0")), tzinfo=timezone.utc)
+        return datetime(y, mo, d, h, mi, s, int((frac or "0")[:6].ljust(6, "0")), tzinfo=UTC)
     except (ValueError, OverflowError):
         return None
 

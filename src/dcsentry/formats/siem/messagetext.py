@@ -56,7 +56,7 @@ TEMPLATES: dict[int, tuple[_Section, ...]] = {
     7045: ((None, (("Service Name", "ServiceName", T), ("Service File Name", "ImagePath", T),
                    ("Service Type", "ServiceType", T), ("Service Start Type", "StartType", T),
                    ("Service Account", "AccountName", T))),),
-    **{eid: _GROUP for eid in (4728, 4729, 4732, 4733, 4756, 4757)},
+    **dict.fromkeys((4728, 4729, 4732, 4733, 4756, 4757), _GROUP),
     4624: (
         _SUBJECT,
         ("Logon Information", (("Logon Type", "LogonType", K), ("Restricted Admin Mode", "RestrictedAdminMode", T),
@@ -118,7 +118,8 @@ TEMPLATES: dict[int, tuple[_Section, ...]] = {
         ("New Account", (("Security ID", "TargetSid", T), ("Account Name", "TargetUserName", T),
                          ("Account Domain", "TargetDomainName", T))),
         ("Attributes", tuple((label, field, T) for label, field in (
-            ("SAM Account Name", "SamAccountName"), ("Display Name", None), ("User Principal Name", "UserPrincipalName"),
+            ("SAM Account Name", "SamAccountName"), ("Display Name", None),
+            ("User Principal Name", "UserPrincipalName"),
             ("Home Directory", None), ("Home Drive", None), ("Script Path", None), ("Profile Path", None),
             ("User Workstations", None), ("Password Last Set", None), ("Account Expires", None),
             ("Primary Group ID", "PrimaryGroupId"), ("Allowed To Delegate To", "AllowedToDelegateTo"),

@@ -13,8 +13,17 @@ from __future__ import annotations
 
 from ...model import WindowsEvent
 from . import messagetext
-from .common import (BadMessage, Message, NotWindows, build_event, event_id_of, event_time, keywords_from, spec_for,
-                     split_kv)
+from .common import (
+    BadMessage,
+    Message,
+    NotWindows,
+    build_event,
+    event_id_of,
+    event_time,
+    keywords_from,
+    spec_for,
+    split_kv,
+)
 
 _EVENT_TYPES = {"8": "Audit Success", "16": "Audit Failure"}  # EVENTLOG_AUDIT_SUCCESS / _FAILURE
 

@@ -31,7 +31,8 @@ def parse(msg: Message) -> WindowsEvent:
     if len(parts) > 4 and "\\" in parts[4]:
         parts[4:5] = parts[4].split("\\", 1)
     if len(parts) < 6:
-        raise BadMessage(f"RSA layout: {len(parts)} fields, at least 6 needed (RsaSA, time, id, provider, log, computer)")
+        raise BadMessage(f"RSA layout: {len(parts)} fields, at least 6 needed "
+                         "(RsaSA, time, id, provider, log, computer)")
     eid = event_id_of(parts[2])
     time = event_time(parts[1])
     if time is None:
@@ -41,7 +42,8 @@ def parse(msg: Message) -> WindowsEvent:
     spec = spec_for(eid)
     if eid == 4776:
         if len(values) != 3:
-            raise BadMessage(f"RSA layout: 4776 needs user, workstation and status after the computer, found {len(values)}")
+            raise BadMessage("RSA layout: 4776 needs user, workstation and status after the computer, "
+                             f"found {len(values)}")
         data = {"PackageName": PACKAGE_V1_0, "TargetUserName": values[0], "Workstation": values[1], "Status": values[2]}
     elif spec is not None:
         if len(values) != len(spec.fields):

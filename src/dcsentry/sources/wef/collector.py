@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ...config import Wef
-from ...store.spool import WefUpdate
+from ..spool import WefUpdate
 from . import soap
 from .sldc import decompress
 from .subscriptions import DELIVERY_PREFIX, Subscription, build, subscribe_envelope

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...config import Wef
+from ...config import Wef, host_port
 from ..syslog.tls import server_context
 from .collector import BookmarkOf, Collector, Sink
 from .server import WefServer
@@ -39,10 +39,11 @@ def kerberos_acceptor(cfg: Wef) -> tuple[Any, type[Exception]]:
 
 
 def _address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"[wef]: expected HOST:PORT, got {text!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    """config.host_port, a bare :PORT on every interface (the DCs are remote)."""
+    try:
+        return host_port(text, "0.0.0.0")
+    except ValueError as exc:
+        raise ValueError(f"[wef]: {exc}") from None
 
 
 @dataclass

@@ -11,7 +11,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-from ...store.spool import WEF_COLUMNS
+from ..spool import WEF_COLUMNS
+from ...identity import machine_name  # noqa: F401  (re-exported: the status rows' client names)
 
 _MARK = re.compile(r"<Bookmark\b([^>]*)/?>")
 _ATTR = re.compile(r"""(\w+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -40,13 +41,6 @@ def bookmark_positions(bookmark: str | None) -> dict[str, int]:
         if "Channel" in attrs and rid.isdigit():
             out[attrs["Channel"]] = int(rid)
     return out
-
-
-def machine_name(identity: str) -> str:
-    """The computer an authenticated identity stands for: `DC01$@EXAMPLE.TEST` -> `DC01`,
-    `dc01.example.test` (certificate CN) stays as it is."""
-    name = identity.split("@", 1)[0] if "@" in identity else identity
-    return name.removesuffix("$")
 
 
 def last_delivery(row: dict) -> float:
