@@ -1,7 +1,7 @@
 """Wire speed end to end: a DC's everyday mix over syslog into `dcsentry serve`, against rsyslog.
 
     .venv/bin/python bench/bench_wire.py                  # ~5 minutes at the defaults
-        [--events 200000] [--peers 4] [--attacks 20] [--variants json,detector,snare,cef]
+        [--events 100000] [--peers 4] [--attacks 20] [--variants json,detector,snare,cef]
         [--latency json,detector,snare,cef] [--load 0.8] [--profile 50000] [--work DIR]
 
 Input (wire_mix.py): ~4769 30 %, 4624 20 %, 4634 10 %, 4768 10 %, 4776 10 % (80 % of them with their
@@ -152,6 +152,7 @@ def run_one(target, corpus: Path, n: int, n_peers: int, rate: float, cuts: list[
     is_dc = target.name == "dcsentry"
     goal = n if is_dc else target.goal(n, Corpus(corpus).ends[n] + n)
     seen: dict[str, tuple[int, float, str]] = {}  # alert id -> (count, first time seen at it, body)
+    cpu0 = target.cpu()
     t0 = time.perf_counter()
     go.set()
     done, last_poll = None, 0.0
@@ -171,6 +172,9 @@ def run_one(target, corpus: Path, n: int, n_peers: int, rate: float, cuts: list[
                 break
         time.sleep(0.01)
     elapsed = (done or time.perf_counter()) - t0
+    cpu1 = target.cpu()
+    cpu = {k: round(100 * (v - cpu0.get(k, 0.0)) / elapsed) for k, v in cpu1.items()}
+    cpu_us = {k: round(1e6 * (v - cpu0.get(k, 0.0)) / n, 1) for k, v in cpu1.items()}
     cut_times: dict[int, float] = {}
     proc.join(timeout=60)
     while True:
@@ -181,7 +185,8 @@ def run_one(target, corpus: Path, n: int, n_peers: int, rate: float, cuts: list[
         if kind == "cut":
             cut_times[value[0]] = value[1]
     row = {"tool": target.name, "sent": n, "seconds": round(elapsed, 2), "complete": done is not None,
-           "per_s": round(n / elapsed) if done else None, "pace": rate or None}
+           "per_s": round(n / elapsed) if done else None, "pace": rate or None, "cpu_pct": cpu,
+           "cpu_us_per_msg": cpu_us, "load_1m": round(os.getloadavg()[0], 2)}
     if is_dc:
         row["peak_rss_mb"] = {"receiver": round(_vmhwm(target.proc.pid), 1),
                               "processor": round(sum(_vmhwm(c) for c in children(target.proc.pid)), 1)}
@@ -230,7 +235,7 @@ def latencies(row: dict, sink: CefSink, attacks: list, cuts: list[int]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--peers", type=int, default=4, help="TCP connections, one per DC")
     ap.add_argument("--attacks", type=int, default=20)
     ap.add_argument("--variants", default="json,detector,snare,cef")
@@ -261,7 +266,8 @@ def main() -> None:
                         "ratio": round(d["per_s"] / r["per_s"], 3) if d["per_s"] and r["per_s"] else None})
             print(f"{name:>8}: {n:,} msgs ({out['bytes_avg']} B avg)  dcsentry e2e {d['per_s'] or 0:>7,}/s "
                   f"(counted {d['counted']:,}, failed {d['counters']['failed']}, peak RSS recv/proc "
-                  f"{d['peak_rss_mb']['receiver']}/{d['peak_rss_mb']['processor']} MB)  rsyslog {r['per_s'] or 0:>8,}/s  "
+                  f"{d['peak_rss_mb']['receiver']}/{d['peak_rss_mb']['processor']} MB, CPU us/msg {d['cpu_us_per_msg']}, "
+                  f"load {d['load_1m']})  rsyslog {r['per_s'] or 0:>8,}/s  "
                   f"ratio {out['ratio']}", flush=True)
             if name in args.latency.split(",") and d["per_s"]:
                 sink = CefSink()

@@ -43,6 +43,7 @@ class Run:
     seconds: float
     max_rss_mb: float
     returncode: int
+    cpu_seconds: float = 0.0  # user + system of the process and its waited-for children
 
 
 def run(cmd: list[str], stdout: int | None = subprocess.DEVNULL) -> Run:
@@ -52,7 +53,7 @@ def run(cmd: list[str], stdout: int | None = subprocess.DEVNULL) -> Run:
     _, status, usage = os.wait4(p.pid, 0)
     elapsed = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
-    return Run(elapsed, usage.ru_maxrss / 1024, p.returncode)
+    return Run(elapsed, usage.ru_maxrss / 1024, p.returncode, usage.ru_utime + usage.ru_stime)
 
 
 def machine() -> dict:

@@ -169,7 +169,9 @@ def plan(n: int, peers: int, attacks: int, mix: dict[int, float], seed: int = 1,
     m = Mix(seed, peers)
     ids, weights = list(mix), list(mix.values())
     p = Plan()
-    at = {int((k + 0.5) * n / max(attacks, 1)): k for k in range(attacks)}
+    per_i = 1 + PAIRED_8004 * mix.get(4776, 0) / sum(weights)  # messages per background step (+ 8004s)
+    background = max(1, int((n - attacks * 2 * ATTACK_TRIES) / per_i))  # steps i of the loop below
+    at = {int((k + 0.5) * background / max(attacks, 1)): k for k in range(attacks)}
     records: dict[tuple[str, str], int] = {}
 
     def put(ev: WindowsEvent, peer: int) -> None:

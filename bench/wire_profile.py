@@ -8,7 +8,7 @@ once under cProfile. The profile's cumulative times are split by stage and scale
   text        bytes -> str (formats/siem _decode)
   layout      detect_layout (trying each layout's test in turn)
   json        the JSON layout's first, generic msgspec decode of the body (formats/siem/json.py parse)
-  event       evtx JSON -> WindowsEvent (formats/jsonl from_evtx_json: second, typed decode + build)
+  event       evtx JSON -> WindowsEvent (formats/evtx.py from_evtx_json: second, typed decode + build)
   detection   DetectionEngine.feed (activities and every detector)
   step        the rest of the processing step (catalogue filter, DC health, batch lists)
   store       Store.commit_batch (row encoding + SQLite transaction)
@@ -95,7 +95,7 @@ def profile(folder: Path, msgs: list[bytes]) -> dict:
     feed = _cum(st, "engine.py", "feed")
     add = _cum(st, "pipeline.py", "add") + _cum(st, "step.py", "add")
     json_all = _cum(st, "siem/json.py", "parse")
-    event = _cum(st, "jsonl.py", "from_evtx_json")
+    event = _cum(st, "evtx.py", "from_evtx_json")
     parts = {
         "header": _cum(st, "syslog.py", "split_header"),
         "text": _cum(st, "siem/__init__.py", "_decode"),

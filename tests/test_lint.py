@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # runs ruff and mypy as subprocesses (conftest's unit guard)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -47,6 +47,7 @@ def test_urls():
     assert resolve_store_url("sqlite:d.db", __import__("pathlib").Path("/data")) == "sqlite:////data/d.db"
 
 
+@pytest.mark.integration  # a connection attempt (to a closed port): needs no server, yet not pure
 def test_unreachable_postgresql_is_a_clear_error(tmp_path):
     t0 = time.monotonic()
     with pytest.raises(StoreUnavailable, match=r"cannot open the PostgreSQL store postgresql://u:\*\*\*@127.0.0.1:1/x"):

@@ -14,11 +14,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
+from dcsentry.cli.synth import synth
 from dcsentry.formats import ReadStats, read_stream
 from dcsentry.model import WindowsEvent
 from dcsentry.synth import ATTACK_TYPES, DEFAULT_START, demo_sample, generate
 from dcsentry.synth.attacks import CHAINS, SCENARIOS, select
-from dcsentry.synth.cli import synth
 from synthkit import MORNING, as_bytes, day_run
 
 

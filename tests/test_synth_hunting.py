@@ -9,10 +9,10 @@ from datetime import timedelta
 
 from click.testing import CliRunner
 
+from dcsentry.cli.synth import synth
 from dcsentry.config import Detection
 from dcsentry.formats import ReadStats
 from dcsentry.synth import DEFAULT_START, demo_sample, generate
-from dcsentry.synth.cli import synth
 from synthkit import _alerts_for, _by_label, _missed, day_run
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import pycef
 import pytest
 from pki import make_pki
+from servekit import wait_for
 
 from dcsentry.alerts import ALERT_TYPES, Alert
 from dcsentry.sinks.forward import JsonlSink, Sink, open_sink
@@ -239,8 +240,7 @@ def test_tcp_octet_counting_and_receiver_restart(receivers: list[Receiver]) -> N
     assert s.down_since is not None and "Refused" in (s.last_error or "")
 
     r2 = start(receivers, "tcp", r.port)  # ...and comes back on the same port
-    time.sleep(0.1)  # past the backoff: the next flush tries again
-    assert sink.flush()
+    assert wait_for(sink.flush, timeout=10, what="a flush past the backoff", every=0.02)  # then it tries again
     got = r2.take(2)
     assert [pycef.parse(m.decode())["url"][-24:] for m in got] == [make_alert(1).id, make_alert(2).id]
     s = sink.stats
@@ -316,8 +316,7 @@ def test_tls_with_ca_file_and_client_certificate(receivers: list[Receiver], pki:
     sink.send(make_alert(6))
     assert sink.stats.queued == 1 and sink.stats.failed == 1
     r2 = start(receivers, "tcp", r.port, tls=server_context(pki, require_client=True))
-    time.sleep(0.1)
-    assert sink.flush()
+    assert wait_for(sink.flush, timeout=10, what="a flush past the backoff", every=0.02)
     (raw2,) = r2.take(1)
     assert pycef.parse(raw2.decode())["url"].endswith(make_alert(6).id)
     sink.close()

@@ -57,8 +57,8 @@ class AccountChanges:
 
     nopac_window: float = 600.0  # seconds a computer creation / SPN clear / rename keeps feeding one noPac chain
     promotion_grace: float = 3600.0  # a DCShadow candidate that becomes a DC (SERVER_TRUST) within this is a promotion
-    sid_history_allowed: list[str] = field(default_factory=list)  # migration accounts (name or SID) adding SID history (ADMT)
-    dsrm_allowed: list[str] = field(default_factory=list)  # accounts whose DSRM password rotation is planned (name or SID)
+    sid_history_allowed: list[str] = field(default_factory=list)  # migration accounts (name/SID) adding SIDHistory
+    dsrm_allowed: list[str] = field(default_factory=list)  # accounts (name/SID) whose DSRM password rotation is planned
 
 
 @dataclass
@@ -68,8 +68,8 @@ class DcSync:
     # Accounts that replicate legitimately (Entra Connect `MSOL_<id>`, backup products): exact name or SID,
     # optionally pinned to source addresses: "MSOL_0123abcd=10.0.0.5" (several: "name=10.0.0.5,10.0.0.6").
     allowed: list[str] = field(default_factory=list)
-    learning_period: float = 15 * DAY  # replicating accounts seen in this period are learned (their alerts say learning)
-    dpapi_allowed: list[str] = field(default_factory=list)  # accounts allowed to read the DPAPI backup key (name or SID)
+    learning_period: float = 15 * DAY  # replicating accounts seen in this period are learned (alerts say learning)
+    dpapi_allowed: list[str] = field(default_factory=list)  # accounts (name/SID) allowed to read the DPAPI backup key
 
 
 @dataclass
@@ -80,7 +80,7 @@ class PassTheHash:
     learning_period: float = 14 * DAY  # per DC, before an unusual NTLM source alerts outside learning
     min_kerberos: int = 20  # Kerberos authentications an account needs before NTLM from it is unusual ...
     max_ntlm_share: float = 0.05  # ... with NTLM at most this share of its authentications
-    allowed_sources: list[str] = field(default_factory=list)  # hosts/addresses whose keyless NTLM is expected (scanners, NAS)
+    allowed_sources: list[str] = field(default_factory=list)  # hosts/addresses with keyless NTLM (scanners, NAS)
 
 
 @dataclass
@@ -89,7 +89,7 @@ class RemoteService:
 
     window: float = 30.0  # seconds from a 5145 write to svcctl to the 7045 it explains
     learning_period: float = 7 * DAY  # (installer, source, service) seen in this period are learned (SCCM, PDQ)
-    allowed_sources: list[str] = field(default_factory=list)  # Tier-0 admin hosts / deployment servers (name or address)
+    allowed_sources: list[str] = field(default_factory=list)  # Tier-0 admin hosts / deployment servers (name/address)
 
 
 @dataclass
@@ -118,7 +118,7 @@ class Tampering:
     health_channels: list[str] = field(default_factory=lambda: ["Security", "System",
                                                                 "Microsoft-Windows-NTLM/Operational"])
     audit_subcategories: list[str] = field(default_factory=list)  # extra 4719 subcategory GUIDs to watch
-    planned_trusts: list[str] = field(default_factory=list)  # trusted domain names (DNS/NetBIOS) being set up: medium at most
+    planned_trusts: list[str] = field(default_factory=list)  # trusts being set up (DNS/NetBIOS names): medium at most
     # Certificate requests for other identities that are expected: "DOMAIN\\requester", "requester:Template"
     # or "*:Template" (enrollment agents, NDES/SCEP and Intune connectors).
     adcs_allowed: list[str] = field(default_factory=list)
@@ -137,8 +137,8 @@ class DirectoryChanges:
     key_writers: list[str] = field(default_factory=lambda: ["MSOL_*", "provAgentgMSA$", "pGMSA_*", "*adfs*"])
     pkinit_window: float = 86400.0  # a PKINIT TGT (4768 PreAuthType 16) this soon after shadow credentials: "used"
     replication_trustees: list[str] = field(default_factory=list)  # names/SIDs allowed to receive replication rights
-    sensitive_dns: list[str] = field(default_factory=list)  # extra DNs (or `*,OU=Tier0,...` patterns) whose ACL/owner changes alert
-    allowed_writers: list[str] = field(default_factory=list)  # accounts whose ACL / GPO edits are planned (acl-change, gpo-change)
+    sensitive_dns: list[str] = field(default_factory=list)  # extra DNs (`*,OU=Tier0,...`) whose ACL/owner changes alert
+    allowed_writers: list[str] = field(default_factory=list)  # accounts whose ACL/GPO edits are planned
     gpo_learning: float = 7 * DAY  # (GPO, editor) pairs seen this long are the usual editors (version bumps stay quiet)
     rbcd_learning: float = 7 * DAY  # (target, delegate) RBCD pairs seen this long are known service delegations
 
@@ -210,7 +210,7 @@ class Serve:
     web: str = "127.0.0.1:8080"
     web_cert: str = ""  # certificate (PEM) for the web port: HTTPS when set
     web_key: str = ""  # its private key (PEM); empty when the certificate file holds it
-    forward: list[str] = field(default_factory=list)  # cef+udp://, cef+tls://, jsonl:///, ocsf:///, webhook+https:// ...
+    forward: list[str] = field(default_factory=list)  # cef+udp://, cef+tls://, jsonl:///, ocsf:///, webhook+https://...
     webhook_secret: str = ""  # signs webhook+https:// deliveries (HMAC-SHA256); env DCSENTRY_WEBHOOK_SECRET
     spool_max_rows: int = 2_000_000
     retention_days: float = 30.0

@@ -16,13 +16,13 @@ def main() -> None:
 
 def _register() -> None:
     """Every subcommand added to `main` (`dcsentry --help` lists them by name)."""
-    from ..synth.cli import synth  # beside the generator it drives (tests import it there)
     from .audit import audit, sizing
     from .deploy import systemd_unit
     from .events import events
     from .hunt import attack_layer, hunt
     from .inventory import inventory
     from .serve import serve
+    from .synth import synth
     from .tokens import token
     from .wef import wef
 

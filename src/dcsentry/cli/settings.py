@@ -78,7 +78,7 @@ def resolve_config(path: str | Path | None, environ: Mapping[str, str],
         if value is None or (isinstance(value, (str, tuple, list)) and not value):
             continue
         section, _, key = name.partition(".")
-        if section not in ("serve", "wef", "bus"):
+        if section not in ("serve", "wef"):  # the flags set text and lists; detection's are files (--sigma adds)
             raise ValueError(f"{name}: not a setting a flag can set")
         _set(getattr(cfg, section), key, value, name)
     if cfg.serve.web == "off":

@@ -6,6 +6,7 @@ section 5), each named so the alert can say why. Known-good update mechanisms ar
 
 from __future__ import annotations
 
+import functools
 import re
 
 # (name, score, pattern on the image path)
@@ -57,9 +58,17 @@ def random_looking(name: str) -> bool:
 
 def score(name: str, image: str) -> tuple[int, list[str]]:
     """Total score and the reasons, for a service `name` running `image`."""
+    total, reasons = _score(name, image)
+    return total, list(reasons)
+
+
+@functools.lru_cache(maxsize=4096)
+def _score(name: str, image: str) -> tuple[int, tuple[str, ...]]:
+    """Memoised: the same services are installed again and again (updates, remote-admin tools), and
+    the patterns run over command lines of kilobytes (a repeated corpus spent 4 % of `hunt` here)."""
     image = (image or "").strip()
     if KNOWN_GOOD.fullmatch(image) and not TOOLS.search(name + " " + image):
-        return 0, []
+        return 0, ()
     reasons: list[str] = []
     total = 0
     for why, s, pat in IMAGE_INDICATORS:
@@ -72,4 +81,4 @@ def score(name: str, image: str) -> tuple[int, list[str]]:
     if random_looking(name):
         reasons.append("random-looking service name")
         total += 2
-    return total, reasons
+    return total, tuple(reasons)

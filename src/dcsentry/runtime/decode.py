@@ -87,7 +87,7 @@ class IntakeDecoder:
                 a = self.senders.mismatch(ev, address, name)
                 self._alerts[a.id] = a
                 return
-        self.event(ev, layout, received_at, peer, trusted_source(transport, peer), out)
+        self.event(ev, layout, received_at, peer, host, trusted_source(transport, peer), out)
 
     def wef_event(self, data: bytes, received_at: float, peer: str, out: list[Message]) -> None:
         """A WEF delivery's event (its XML); the client is authenticated (certificate or Kerberos)."""
@@ -101,11 +101,10 @@ class IntakeDecoder:
         mismatch = self.wef.check(ev, peer)
         if mismatch is not None:
             self._alerts[mismatch.id] = mismatch
-        self.event(ev, layout, received_at, peer, True, out, wef=True)
+        self.event(ev, layout, received_at, peer, host, True, out, wef=True)
 
-    def event(self, ev: WindowsEvent, layout: str, received_at: float, peer: str, trusted: bool,
+    def event(self, ev: WindowsEvent, layout: str, received_at: float, peer: str, host: str, trusted: bool,
               out: list[Message], wef: bool = False) -> None:
-        host = peer_host(peer)
         self.counters["parsed"] += 1
         self.by_layout[layout] += 1
         self.parsed_by_peer[host] += 1
@@ -118,7 +117,7 @@ class IntakeDecoder:
         mid = msg_id(ev, trusted)
         for p, token in self.router.route(ev, mid):
             env = Envelope(ev, received_at, host, dc=is_dc, token=token, trusted=trusted, wef=wef)
-            out.append(Message(p, EVENT, encode(env), msg_id(ev, trusted, token), received_at, peer))
+            out.append(Message(p, EVENT, encode(env), mid + "|t" if token else mid, received_at, peer))
 
     def failed(self, host: str, exc: Exception, data: bytes) -> None:
         """A message that fits no layout: counted per peer, a sample kept, never written."""

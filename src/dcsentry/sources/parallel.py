@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 
 import msgspec
 
-from ..formats import Problem, ReadStats
 from ..child_process import die_with_parent
+from ..formats import Problem, ReadStats
 from .files import read_file
 
 BLOCK = 1 << 20

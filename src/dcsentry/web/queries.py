@@ -84,7 +84,8 @@ def filter_conditions(f: AlertFilter, start_col: str = "a.start_utc") -> tuple[l
     return where, args
 
 
-def list_alerts(store: Any, f: AlertFilter, limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
+def list_alerts(store: Any, f: AlertFilter, limit: int = 50,
+                cursor: str | None = None) -> tuple[list[dict], str | None]:
     """Newest first (by start, then id); returns the page and the cursor of the next one."""
     if f.entity:
         sql = f"SELECT {_SUMMARY} FROM alert_entities e JOIN alerts a ON a.id = e.alert_id"
@@ -180,7 +181,9 @@ def timeline(alert: dict, evidence: list[dict], history: list[dict]) -> list[dic
         items.append({"time": alert["end"], "what": f"last activity ({alert['count']} in all)", "kind": "alert"})
     for h in history:
         d = h["detail"]
-        text = f"status {d.get('from')} -> {d.get('to')} by {h['actor']}" + (f": {d['comment']}" if d.get("comment") else "")
+        text = f"status {d.get('from')} -> {d.get('to')} by {h['actor']}"
+        if d.get("comment"):
+            text += f": {d['comment']}"
         items.append({"time": _iso(h["at"]), "what": text, "kind": "status"})
     return sorted(items, key=lambda i: i["time"])
 
@@ -286,7 +289,8 @@ def index_entities(store: Any, bodies: Iterable[str]) -> int:
     return len(rows)
 
 
-def changed_alerts(store: Any, since: float, after_id: str = "", limit: int = 1000) -> list[tuple[float, str, str, str]]:
+def changed_alerts(store: Any, since: float, after_id: str = "",
+                   limit: int = 1000) -> list[tuple[float, str, str, str]]:
     """(updated_at, id, status, body) changed after (since, after_id), oldest change first (an index serves it)."""
     return store.query("SELECT updated_at, id, status, body FROM alerts WHERE (updated_at, id) > (?, ?) "
                        "ORDER BY updated_at, id LIMIT ?", (since, after_id, limit))

@@ -49,7 +49,6 @@ def user_service(act: TicketRequest) -> bool:
     return bool(s) and s != "krbtgt" and not s.startswith("krbtgt/") and not s.endswith("$") and not act.machine
 
 
-
 class Request(NamedTuple):
     """A weak or refused service-ticket request in a source's window."""
 
@@ -59,6 +58,7 @@ class Request(NamedTuple):
     label: str  # the encryption type's name, or "refused: ..."
     evidence: list[Evidence]
     time: datetime
+
 
 class KerberoastingDetector(KerberosDetector):
     accepts = (TicketRequest,)  # the engine hands it nothing else

@@ -17,6 +17,7 @@ One alert per impersonated name.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from ...activities import Activity
 from ...activities.context import DomainContext
@@ -35,6 +36,15 @@ def _bare(name: str) -> str:
     return (name or "").strip().split("\\")[-1].split("@")[0]
 
 
+class Created(NamedTuple):
+    """A computer account's creation (4741), for the chain of a later rename."""
+
+    t: float  # epoch
+    actor: str
+    plain: bool  # by an account that is not an administrator
+    evidence: list[Evidence]
+
+
 class NoPacDetector:
     accepts = (AccountChange, TicketRequest)  # the engine hands it nothing else
 
@@ -42,8 +52,7 @@ class NoPacDetector:
         self.incidents = incidents
         self.ctx = ctx
         self.window = cfg.account_changes.nopac_window
-        # computer (sid or name) -> (t, actor, plain, evidence)
-        self.created: Lru[str, tuple[float, str, bool, list[Evidence]]] = Lru(_CAP)
+        self.created: Lru[str, Created] = Lru(_CAP)  # computer (sid or name) -> its creation (4741)
         self.cleared: Lru[str, tuple[float, list[Evidence]]] = Lru(_CAP)  # computer (sid or name) -> (t, evidence)
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -63,10 +72,10 @@ class NoPacDetector:
         """Attach the creation and SPN clearing of the renamed computer, when recent."""
         steps = a.details.setdefault("chain", [])
         made = self.created.get(ref)
-        if made is not None and t - made[0] <= self.window and "created" not in a.details:
-            a.details["created"] = f"by {made[1]}" + (" (not an administrator)" if made[2] else "")
-            a.details["created_by_plain_user"] = made[2]
-            self._evidence(a, made[3])
+        if made is not None and t - made.t <= self.window and "created" not in a.details:
+            a.details["created"] = f"by {made.actor}" + (" (not an administrator)" if made.plain else "")
+            a.details["created_by_plain_user"] = made.plain
+            self._evidence(a, made.evidence)
             steps.append("4741 computer created " + a.details["created"])
         gone = self.cleared.get(ref)
         if gone is not None and t - gone[0] <= self.window and "spns_cleared" not in a.details:
@@ -92,7 +101,7 @@ class NoPacDetector:
         ref = (act.target_sid or act.target).upper()
         t = act.time.timestamp()
         if act.event_id == 4741:
-            self.created.put(ref, (t, act.actor, self._plain(act), act.evidence))
+            self.created.put(ref, Created(t, act.actor, self._plain(act), act.evidence))
             return ()
         if act.event_id == 4742:
             if spns_cleared(act.changed.get("ServicePrincipalNames", "")):

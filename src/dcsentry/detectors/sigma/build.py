@@ -69,6 +69,7 @@ def _read(path: Path, problems: list[RuleProblem]) -> SigmaCollection | None:
 
 
 _SHAPE_ERRORS = (SigmaError, ValueError, TypeError, KeyError, AttributeError)  # any shape a document can take
+_DUPLICATE = "duplicate rule id (already loaded from another file)"
 
 
 def _collection(docs: list[dict], path: Path) -> SigmaCollection:
@@ -130,7 +131,7 @@ def load(paths: list[str]) -> SigmaRuleset:
             out.problems.append(RuleProblem(where, _title(rule), reason_of(exc)))
             continue
         if compiled.meta.uid in seen:
-            out.problems.append(RuleProblem(where, _title(rule), "duplicate rule id (already loaded from another file)"))
+            out.problems.append(RuleProblem(where, _title(rule), _DUPLICATE))
             continue
         seen.add(compiled.meta.uid)
         by_obj[id(rule)] = compiled
@@ -138,7 +139,7 @@ def load(paths: list[str]) -> SigmaRuleset:
     for rule in corr_rules:
         where = str(rule.source.path) if rule.source else "?"
         if meta_of(rule).uid in seen:
-            out.problems.append(RuleProblem(where, _title(rule), "duplicate rule id (already loaded from another file)"))
+            out.problems.append(RuleProblem(where, _title(rule), _DUPLICATE))
             continue
         try:
             rule.resolve_rule_references(merged)

@@ -137,9 +137,17 @@ def in_networks(nets: list) -> Callable[[str], bool]:
     v4 = tuple(n for n in nets if n.version == 4)
     v6 = tuple(n for n in nets if n.version == 6)
 
+    seen: dict[str, bool] = {}  # a DC's log repeats its clients' addresses: parse each once
+
     def test(x: str) -> bool:
-        ip = parse_ip(x)
-        return ip is not None and any(ip in n for n in (v4 if ip.version == 4 else v6))
+        hit = seen.get(x)
+        if hit is None:
+            ip = parse_ip(x)
+            hit = ip is not None and any(ip in n for n in (v4 if ip.version == 4 else v6))
+            if len(seen) >= 4096:
+                seen.clear()
+            seen[x] = hit
+        return hit
 
     return test
 

@@ -136,7 +136,7 @@ class ListenerSet:
 
     # -- internals shared by the protocols
 
-    def _admit(self, stream: _Stream, transport: asyncio.BaseTransport) -> bool:
+    def _admit(self, stream: _Stream, transport: asyncio.Transport) -> bool:
         """A slot for this connection (in all and for its address), or it is closed at once: counted,
         logged once a minute, never a descriptor held by a peer over its share."""
         c = self.counters
@@ -203,6 +203,7 @@ class ListenerSet:
             raw.abort()
             self._release(stream)
             return
+        assert tr is not None  # typeshed: Transport | None; asyncio returns the new TLS transport
         stream.connection_made(tr)
 
     async def _sweep(self) -> None:

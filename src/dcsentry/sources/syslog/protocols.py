@@ -43,7 +43,8 @@ Consumer = Callable[[list[Received]], Awaitable[None]]
 _new = object.__new__
 _set_data, _set_peer, _set_transport, _set_at, _set_name = (
     Received.__dict__[f].__set__ for f in ("data", "peer", "transport", "received_at", "peer_name"))
-_run = deque(maxlen=0).extend  # exhausts an iterator in C
+_sink: deque[object] = deque(maxlen=0)
+_run = _sink.extend  # exhausts an iterator in C
 
 
 def _build(data: list[bytes], peers: Iterable[str], transport: str, at: float, name: str | None) -> list[Received]:
@@ -140,7 +141,8 @@ class _Stream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.flow: _Flow | None = None
         self.deframer = Deframer(ls.max_message)
-        self.peer, self.host, self.name = "", "", None
+        self.peer, self.host = "", ""
+        self.name: str | None = None
         self.stats: dict[str, int] = {}
         self.admitted = self.closed = False
         self.slot = ""  # the peer address whose connection slot this stream holds
@@ -149,9 +151,9 @@ class _Stream(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         ls = self.ls
+        assert isinstance(transport, asyncio.Transport)
         if self.kind == "tcp" and not ls._admit(self, transport):
             return
-        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         host, port = _endpoint(transport.get_extra_info("peername") or ("?", 0))
         self.peer, self.host = f"{self.kind}://{host}:{port}", host.strip("[]")

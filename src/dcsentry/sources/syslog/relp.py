@@ -16,10 +16,12 @@ it. The re-sent copy of a message that was stored but whose answer was lost is r
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from ...slots import PeerSlots
 from .protocols import Consumer, Received, _endpoint
@@ -115,9 +117,11 @@ class RelpServer:
         bound = []
         for kind, addrs in (("relp", plain), ("relp-tls", tls)):
             for host, port in addrs:
-                tls = {"ssl": self.tls_context, "ssl_handshake_timeout": 30.0} if kind == "relp-tls" else {}
+                ssl_args: dict[str, Any] = (
+                    {"ssl": self.tls_context, "ssl_handshake_timeout": 30.0} if kind == "relp-tls" else {})
                 srv = await asyncio.start_server(
-                    lambda r, w, k=kind: self._session(r, w, k), host, port, backlog=512, reuse_address=True, **tls)
+                    functools.partial(self._session, kind=kind), host, port, backlog=512, reuse_address=True,
+                    **ssl_args)
                 self._servers.append(srv)
                 bound.append((kind, host, srv.sockets[0].getsockname()[1]))
         return bound
@@ -196,7 +200,7 @@ class RelpServer:
         except RelpError as exc:
             self.counters["framing_errors"] += 1
             log.info("RELP session from %s ended: %s", peer, exc)
-        except (asyncio.TimeoutError, ConnectionError, ssl.SSLError, OSError):
+        except (TimeoutError, ConnectionError, ssl.SSLError, OSError):
             pass
         finally:
             self._sessions.discard(writer)

@@ -23,7 +23,7 @@ from . import soap
 from .sldc import decompress
 from .subscriptions import DELIVERY_PREFIX, Subscription, build, subscribe_envelope
 
-Sink = Callable[[list[tuple[float, str, str, bytes]], WefUpdate], Awaitable[int]]
+Sink = Callable[[list[tuple[float, str, str, bytes]], WefUpdate], Awaitable[None]]  # the return is not used
 BookmarkOf = Callable[[str, str], Awaitable[str | None]]
 
 # EventID 111 of Microsoft-Windows-EventForwarder: the client's "subscription started without a
@@ -114,13 +114,14 @@ class Collector:
                 return await self._events(req, env, who, sub)
             if env.action == soap.HEARTBEAT:
                 c["heartbeats"] += 1
-                return await self._note(req, env, who, sub, WefUpdate(who.key, sub.name, req.peer, env.machine_id or None,
-                                                                      "active", heartbeat=True))
+                update = WefUpdate(who.key, sub.name, req.peer, env.machine_id or None, "active", heartbeat=True)
+                return await self._note(req, env, who, sub, update)
             if env.action == soap.SUBSCRIPTION_END:
                 c["subscription_ends"] += 1
                 detail = " ".join(x for x in (env.end_status.rsplit("/", 1)[-1], env.end_reason) if x)
-                return await self._note(req, env, who, sub, WefUpdate(who.key, sub.name, req.peer, env.machine_id or None,
-                                                                      "ended", detail=detail or "SubscriptionEnd"))
+                update = WefUpdate(who.key, sub.name, req.peer, env.machine_id or None, "ended",
+                                   detail=detail or "SubscriptionEnd")
+                return await self._note(req, env, who, sub, update)
         c["refused_action"] += 1
         return Reply(400, soap.fault(f"action not supported here: {env.action[:200]}", "a:ActionNotSupported", env))
 

@@ -51,7 +51,8 @@ def _params(text: str) -> tuple[str, dict[str, str]]:
 
     Quoted values may contain `;` (they do not in WinRM, but a boundary may)."""
     parts: list[str] = []
-    cur, quoted = [], False
+    cur: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted

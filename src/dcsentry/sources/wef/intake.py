@@ -67,16 +67,16 @@ class WefIntake:
     async def start(self, announce: Callable[[str], None]) -> list[tuple[str, str, int]]:
         """Bind every listener; returns (kind, host, port) per listener ("wef-https" / "wef-http")."""
         bound: list[tuple[str, str, int]] = []
-        limits = {"max_request": self.cfg.max_request_bytes}
+        max_request = self.cfg.max_request_bytes
         if self._tls is not None:
-            srv = WefServer(self.collector, tls_context=self._tls, **limits)
+            srv = WefServer(self.collector, tls_context=self._tls, max_request=max_request)
             self.servers.append(srv)
             for addr in self.cfg.https:
                 host, port = _address(addr)
                 bound.append(("wef-https", host, await srv.start(host, port)))
         if self._kerberos is not None:
             acceptor, auth_error = self._kerberos
-            srv = WefServer(self.collector, acceptor=acceptor, auth_error=auth_error, **limits)
+            srv = WefServer(self.collector, acceptor=acceptor, auth_error=auth_error, max_request=max_request)
             self.servers.append(srv)
             for addr in self.cfg.http:
                 host, port = _address(addr)

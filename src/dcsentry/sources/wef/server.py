@@ -69,10 +69,11 @@ class WefServer:
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=_READ, loop=loop)
         protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        assert self.tls_context is not None  # _TlsAccept is only created for a TLS listener (start)
         try:
             tls = await loop.start_tls(transport, protocol, self.tls_context, server_side=True,
                                        ssl_handshake_timeout=self.handshake_timeout)
-        except (ssl.SSLError, OSError, asyncio.TimeoutError):
+        except (TimeoutError, ssl.SSLError, OSError):
             self.counters["tls_handshake_failures"] += 1
             transport.abort()
             return
@@ -139,6 +140,7 @@ class WefServer:
         sec = self.acceptor.new_context() if self.acceptor is not None else None
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=32768)
         task = asyncio.current_task()
+        assert task is not None  # runs inside the connection's task (_client)
         while True:
             try:
                 got = await self._read_request(conn, reader)
@@ -153,13 +155,13 @@ class WefServer:
                 return
             if got is None:
                 return
-            self._busy.add(task)  # type: ignore[arg-type]
+            self._busy.add(task)
             try:
                 req, body = got
                 reply, ident = await self._answer(req, body, peer, sec, ident)
                 await self._send(conn, writer, reply)
             finally:
-                self._busy.discard(task)  # type: ignore[arg-type]
+                self._busy.discard(task)
             if self._closing or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                 return
             conn.start_next_cycle()
@@ -173,7 +175,7 @@ class WefServer:
             if event is h11.NEED_DATA:
                 try:
                     data = await asyncio.wait_for(reader.read(_READ), self.idle_timeout if req is None else 60.0)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     self.counters["idle_timeouts"] += 1
                     return None
                 conn.receive_data(data)
@@ -206,11 +208,12 @@ class WefServer:
         ctype, encoding = headers.get("content-type", ""), headers.get("content-encoding", "")
         extra: list[tuple[str, str]] = []
         if sec is not None:
+            refused: tuple[type[Exception], ...] = (*self.auth_error, ValueError)
             auth = headers.get("authorization")
             if auth:
                 try:
                     token = sec.step(auth)
-                except (*self.auth_error, ValueError):
+                except refused:
                     c["refused_auth"] += 1
                     return Reply(401, headers=list(CHALLENGE)), ident
                 if token:
@@ -226,7 +229,7 @@ class WefServer:
                 return Reply(400, headers=extra), ident
             try:
                 inner = sec.unwrap(body, ctype)
-            except (*self.auth_error, ValueError):
+            except refused:
                 c["refused_decrypt"] += 1
                 return Reply(400, headers=extra), ident
             reply = await self.collector.handle(Request(path, inner, "", encoding, peer, "http", host), ident)

@@ -124,7 +124,7 @@ def parse(raw: bytes, content_type: str = "") -> Envelope:
             raise SoapError(f"malformed XML: {exc2}") from None
         shifted = True
     if root.tag != f"{{{S}}}Envelope":
-        raise SoapError(f"not a SOAP 1.2 envelope: <{root.tag}>")
+        raise SoapError(f"not a SOAP 1.2 envelope: <{root.tag!s}>")  # a str (the stub says str | bytes | QName)
     header, body = root.find(f"{{{S}}}Header"), root.find(f"{{{S}}}Body")
     if header is None or body is None:
         raise SoapError("SOAP envelope without Header or Body")

@@ -11,8 +11,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-from ..spool import WEF_COLUMNS
 from ...identity import machine_name  # noqa: F401  (re-exported: the status rows' client names)
+from ..spool import WEF_COLUMNS
 
 _MARK = re.compile(r"<Bookmark\b([^>]*)/?>")
 _ATTR = re.compile(r"""(\w+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -59,4 +59,5 @@ def silent_clients(rows: list[dict], now: float, silent_after: float) -> list[di
         cur = latest.get(r["client"])
         if cur is None or last_delivery(r) > last_delivery(cur):
             latest[r["client"]] = r
-    return [r for r in latest.values() if now - last_delivery(r) > r.get("allowed", silent_after) or r["state"] == "ended"]
+    return [r for r in latest.values()
+            if now - last_delivery(r) > r.get("allowed", silent_after) or r["state"] == "ended"]

@@ -16,7 +16,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from ...config import Wef, WefSubscription
-from .soap import A, ANONYMOUS, E, N, P, S, SUBSCRIBE, W, new_id
+from .soap import ANONYMOUS, SUBSCRIBE, A, E, N, P, S, W, new_id
 
 _NS = uuid.UUID("5d0e7f5c-3c1e-4a64-9d59-6a1a3f1f2b7e")  # dcsentry's namespace for name-based UUIDs
 EVENTLOG_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/EventLog"

@@ -1,6 +1,6 @@
 """`dcsentry synth`: write a synthetic DC event stream (and its attack labels) to a file.
 
-Kept apart from the package's API so `dcsentry.synth` never needs click or the main CLI.
+Here, not in synth/, so `dcsentry.synth` never needs click or the main CLI.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from datetime import datetime
 
 import click
 
-from . import DEFAULT_START, build_domain, generate, labels_document
-from .attacks import select
-from .render import FORMATS, format_for, open_out, write_events
+from ..synth import DEFAULT_START, build_domain, generate, labels_document
+from ..synth.attacks import select
+from ..synth.render import FORMATS, format_for, open_out, write_events
 
 
 def _attacks(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -1,0 +1,56 @@
+"""Bounded detector state (Lru) and typed baseline rows: a baseline saved with rows as plain JSON
+arrays (what earlier versions wrote) loads into the typed rows, and saves back the same arrays."""
+
+from __future__ import annotations
+
+import msgspec
+
+from dcsentry.detectors.baseline import Baseline
+from dcsentry.detectors.dclog.asrep_roasting import PairSeen
+from dcsentry.detectors.dclog.golden_ticket import TicketProfile
+from dcsentry.detectors.dclog.overpass_the_hash import TgtProfile
+from dcsentry.detectors.dclog.pass_the_hash import AuthProfile
+from dcsentry.lru import Lru
+
+
+def test_lru_forgets_the_least_recently_touched() -> None:
+    lru: Lru[str, int] = Lru(2)
+    lru.put("a", 1)
+    lru.put("b", 2)
+    assert lru.touch("a", lambda: 0) == 1  # "a" is now the most recent
+    lru.put("c", 3)
+    assert list(lru.items()) == [("a", 1), ("c", 3)]
+    assert lru.touch("d", lambda: 4) == 4
+    assert list(lru) == ["c", "d"]
+
+
+OLD = {  # as a baseline of plain lists was saved
+    "golden-ticket.accounts": [["alice", [1700000000.5, 12, 0]]],
+    "asrep-roasting.pairs": [[["bob", "10.0.0.5"], [1700000000, 1700000100, 0, 1]]],
+    "overpass-the-hash.tgts": [["carol", [1700000000.0, 3, 1, 1700000050.0]]],
+    "auth_profiles": [["dave", [4, 1, ["10.0.0.7", "WS01"]]]],
+}
+ROWS = {"golden-ticket.accounts": TicketProfile, "asrep-roasting.pairs": PairSeen,
+        "overpass-the-hash.tgts": TgtProfile, "auth_profiles": AuthProfile}
+
+
+def test_old_baseline_rows_load_typed_and_save_unchanged() -> None:
+    raw = msgspec.json.encode({"tables": OLD})
+    b = Baseline.load(raw)
+    accounts = b.rows("golden-ticket.accounts", TicketProfile)
+    assert accounts["alice"] == TicketProfile(1700000000.5, 12, 0)
+    pair = b.rows("asrep-roasting.pairs", PairSeen)[("bob", "10.0.0.5")]
+    assert (pair.first, pair.last, pair.alerted, pair.learning) == (1700000000, 1700000100, 0, 1)
+    assert b.rows("overpass-the-hash.tgts", TgtProfile)["carol"].rc4 == 1
+    assert b.rows("auth_profiles", AuthProfile)["dave"].sources == ["10.0.0.7", "WS01"]
+    for name, row in ROWS.items():
+        b.rows(name, row)  # a second call converts nothing and keeps the same objects
+    saved = msgspec.json.decode(b.dump())["tables"]
+    assert saved == msgspec.json.decode(msgspec.json.encode(OLD))
+
+
+def test_typed_rows_round_trip() -> None:
+    b = Baseline()
+    b.rows("golden-ticket.accounts", TicketProfile).touch("eve", lambda: TicketProfile(5.0)).aes += 1
+    again = Baseline.load(b.dump()).rows("golden-ticket.accounts", TicketProfile)
+    assert again["eve"] == TicketProfile(5.0, 1, 0)
