@@ -149,7 +149,8 @@ def main() -> None:
                   f"{r['rows']['alerts']:>4} alerts  SQLite {r['sqlite_mb_per_dc_day']:7.1f} MB/DC/day"
                   + (f"  PostgreSQL {r['pg_mb_per_dc_day']:7.1f} MB/DC/day" if args.pg else "")
                   + f"  ({r['seconds']} s)", flush=True)
-    print(f"results: {save('retention', {'machine': machine(), 'args': vars(args), 'events': len(events), 'rows': rows})}")
+    result = {"machine": machine(), "args": vars(args), "events": len(events), "rows": rows}
+    print(f"results: {save('retention', result)}")
 
 
 if __name__ == "__main__":

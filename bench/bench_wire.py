@@ -124,7 +124,7 @@ class CefSink:
         while not self.stop.is_set():
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             self.got.append((time.time(), data.decode("utf-8", "replace")))
 
@@ -161,11 +161,12 @@ def run_one(target, corpus: Path, n: int, n_peers: int, rate: float, cuts: list[
         v = target.processed() if is_dc else target.progress()
         if alerts and now - last_poll >= 0.02:
             last_poll = now
-            for aid, count, body in target.store.execute("SELECT id, count, body FROM alerts WHERE type = 'brute-force'"):
+            rows = target.store.execute("SELECT id, count, body FROM alerts WHERE type = 'brute-force'")
+            for aid, count, body in rows:
                 if aid not in seen or seen[aid][0] != count:
                     seen[aid] = (count, time.time(), body)
         if v >= goal:
-            done = time.perf_counter()
+            done = done or time.perf_counter()
             if not alerts:
                 break
             if not proc.is_alive() and time.perf_counter() - done > 2.0:  # the last alerts and CEF messages
@@ -266,7 +267,8 @@ def main() -> None:
                         "ratio": round(d["per_s"] / r["per_s"], 3) if d["per_s"] and r["per_s"] else None})
             print(f"{name:>8}: {n:,} msgs ({out['bytes_avg']} B avg)  dcsentry e2e {d['per_s'] or 0:>7,}/s "
                   f"(counted {d['counted']:,}, failed {d['counters']['failed']}, peak RSS recv/proc "
-                  f"{d['peak_rss_mb']['receiver']}/{d['peak_rss_mb']['processor']} MB, CPU us/msg {d['cpu_us_per_msg']}, "
+                  f"{d['peak_rss_mb']['receiver']}/{d['peak_rss_mb']['processor']} MB, "
+                  f"CPU us/msg {d['cpu_us_per_msg']}, "
                   f"load {d['load_1m']})  rsyslog {r['per_s'] or 0:>8,}/s  "
                   f"ratio {out['ratio']}", flush=True)
             if name in args.latency.split(",") and d["per_s"]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import cProfile
 import importlib
+import inspect
 import pstats
 import time
 from pathlib import Path
@@ -52,7 +53,9 @@ def _fresh(folder: Path, msgs: list[bytes]) -> Any:
     for first in range(0, len(msgs), 1000):
         spool.append([(now, "127.0.0.1:40000", "tcp", m) for m in msgs[first:first + 1000]])
     store = open_store("sqlite:dcsentry.db", folder)
-    return Processor(store, spool, Config().detection, parse_with_layout)
+    if "decode" in inspect.signature(Processor).parameters:  # service/processor.py, before the runtime refactor
+        return Processor(store, spool, Config().detection, parse_with_layout)
+    return Processor(store, spool, Config())  # runtime/processor.py: decodes with the runtime's own decoder
 
 
 def _drain(proc: Any) -> int:

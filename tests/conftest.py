@@ -198,14 +198,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if fixture in names:
                 item.add_marker(mark)
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and callspec.params.get("store_url") == "postgresql":  # storekit's store_url
-            item.add_marker("needs_pg")
+        if callspec is not None and "postgresql" in callspec.params.values():  # storekit's store_url and
+            item.add_marker("needs_pg")  # the like: a fixture parametrized by backend that takes pg_url late
         if not any(item.get_closest_marker(m) for m in NOT_UNIT):
             item.add_marker("unit")
 
 
 class _Guard:
-    """While a `unit` test runs (setup, call, teardown), what it must not do fails it. Only the main
+    """While a `unit` test runs (setup and call), what it must not do fails it. Only the main
     thread of the pytest process is watched: a thread left behind by an earlier service test must not
     fail a unit test, and a child the code under test forks does what it likes."""
 
@@ -253,7 +253,9 @@ _Guard.install()
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    # setup and call only: a teardown also finalizes the fixtures of the tests before (the session's
+    # PostgreSQL database after the last test), which are theirs, not this test's
     _Guard.active = item if item.get_closest_marker("unit") else None
     try:
         return (yield)
@@ -263,8 +265,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
+    _Guard.active = item if item.get_closest_marker("unit") else None
     _Guard.seen.clear()
-    result = yield
+    try:
+        result = yield
+    finally:
+        _Guard.active = None
     if _Guard.seen:  # raised, but caught and swallowed by the code under test: still a failure
         raise AssertionError(_Guard.seen[0])
     return result

@@ -92,7 +92,8 @@ def test_each_choice_keeps_its_events_and_always_activities_and_alerts(store_url
     store = open_store(store_url, tmp_path, raw_events=policy)
     evidence, read, other = event(1), event(2, user="bob"), event(3, 4769)
     a = alert(evidence)
-    b = Batch(events=[(e, 1.0, False) for e in (evidence, read, other)], activities=[activity(evidence), activity(read)],
+    b = Batch(events=[(e, 1.0, False) for e in (evidence, read, other)],
+              activities=[activity(evidence), activity(read)],
               alerts={a.id: a}, checkpoint=3)
     store.commit_batch(b)
     assert stored(store) == kept

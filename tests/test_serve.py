@@ -70,8 +70,10 @@ def test_corpus_over_udp_tcp_tls_is_stored_detected_and_forwarded(tmp_path, pki,
         cef = wait_for(lambda: receiver.with_text("BruteForceSecurityAlert"), what="CEF for the brute force")
         assert "externalId=2023" in cef[-1] and "CEF:0|dcsentry|dcsentry|" in cef[-1]
         wait_for(lambda: receiver.with_text("MaliciousServiceCreationSecurityAlert"), what="CEF for the service")
-        status, metrics = wait_for(lambda: (lambda r: r[0] == 200 and 'layout="snare"' in r[1] and r)(svc.http("/metrics")),
-                                   what="metrics with the snare layout")
+        # the intake's and the detection process's counters are added up about every second
+        status, metrics = wait_for(lambda: (lambda r: r[0] == 200 and 'layout="snare"' in r[1]
+                                            and 'event_id="4625"' in r[1] and r)(svc.http("/metrics")),
+                                   what="metrics with the snare layout and the events")
         for needle in ('dcsentry_received_messages_total{transport="udp"} 2.0',
                        'dcsentry_received_messages_total{transport="tls"} 1.0', 'dcsentry_events_total{event_id="4625"}',
                        'dcsentry_alerts_total{type="brute-force"} 1.0'):

@@ -11,6 +11,7 @@ import threading
 import time
 
 import pytest
+from dcsentry.runtime.routing import EVENT, decode
 from dcsentry.sources.spool import ROW_COLUMNS, unpack
 from servekit import Serve, frame, send_tcp, wait_for
 
@@ -33,8 +34,8 @@ def attempt(i: int) -> bytes:
 def spooled_record_ids(svc: Serve) -> list[int]:
     db = sqlite3.connect(f"file:{svc.data_dir / 'spool.db'}?mode=ro", uri=True)
     try:
-        return [json.loads(m.data.split(b" - - - ", 1)[1])["Event"]["System"]["EventRecordID"]
-                for r in db.execute(f"SELECT {ROW_COLUMNS} FROM spool") for m in unpack(r)]
+        return [decode(m.data).event.record_id  # the intake spools decoded events (runtime/routing.py)
+                for r in db.execute(f"SELECT {ROW_COLUMNS} FROM spool") for m in unpack(r) if m.transport == EVENT]
     finally:
         db.close()
 

@@ -58,6 +58,7 @@ def test_50k_tcp_messages_from_4_peers_all_accepted_and_processed(tmp_path) -> N
     assert r["spooled"] == r["sent"] == r["stored"]
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_1m_tcp_messages_zero_loss(tmp_path) -> None:

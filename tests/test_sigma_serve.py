@@ -66,8 +66,8 @@ def test_a_detect_node_compiles_its_rules_once_for_all_partitions(tmp_path, monk
         node.js = None  # building a partition's engines reads nothing from the bus (`open()` does)
         runners = [node._runner(p) for p in (0, 1, 0)]
         assert len(loads) == 1 and node.sigma is not None and node.sigma.loaded == 5  # 3 files: 3 rules, 2 correlations
-        assert all(r.main.engine.sigma.ruleset is node.sigma for r in runners)
-        assert len({id(r.main.engine.sigma) for r in runners}) == 3
-        assert all(r.tokens.engine.sigma is None for r in runners)
+        assert all(r.core.main.engine.sigma.ruleset is node.sigma for r in runners)
+        assert len({id(r.core.main.engine.sigma) for r in runners}) == 3
+        assert all(r.core.tokens.engine.sigma is None for r in runners)
     finally:
         store.close()

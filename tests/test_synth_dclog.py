@@ -14,10 +14,8 @@ from dcsentry.formats.xml import read_xml
 from dcsentry.synth import ATTACK_TYPES, render
 from synthkit import DC_LOG_IDS, GET_CHANGES_ALL, _by_label, as_bytes, assert_same, day_run, small_run
 
+
 # -- the DC's wider Security log (reference/dc-log-alerts.md) ----------------------------------------------
-
-
-
 def test_dc_log_events_read_back_in_every_format():
     events, _ = small_run()
     assert {e.event_id for e in events} >= DC_LOG_IDS

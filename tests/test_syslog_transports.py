@@ -27,7 +27,7 @@ from dcsentry.alerts import ALERT_TYPES, Alert
 from dcsentry.sinks.forward import JsonlSink, Sink, open_sink
 from dcsentry.sinks.syslog import TcpTransport, TlsTransport, UdpTransport
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]  # most tests run a loopback receiver
 T0 = dt.datetime(2024, 3, 5, 14, 19, 2, 604541, tzinfo=dt.timezone.utc)
 FAST: dict[str, Any] = {"backoff": 0.05, "backoff_max": 0.2, "timeout": 2.0}
 
@@ -191,7 +191,6 @@ def server_context(pki: dict[str, str], require_client: bool = False) -> ssl.SSL
 
 # --- network transports -------------------------------------------------------------------------------
 
-@pytest.mark.integration
 def test_udp_one_datagram_per_alert(receivers: list[Receiver]) -> None:
     r = start(receivers, "udp")
     sink = open_sink(f"cef+udp://127.0.0.1:{r.port}", hostname="DC1", **FAST)
@@ -207,7 +206,6 @@ def test_udp_one_datagram_per_alert(receivers: list[Receiver]) -> None:
     assert sink.stats.sent == 3 and sink.stats.failed == 0 and sink.stats.dropped == 0
 
 
-@pytest.mark.integration
 def test_udp_port_unreachable_is_counted_and_retried(receivers: list[Receiver]) -> None:
     port = free_port(socket.SOCK_DGRAM)
     t = UdpTransport("127.0.0.1", port, **FAST)
@@ -222,7 +220,6 @@ def test_udp_port_unreachable_is_counted_and_retried(receivers: list[Receiver]) 
     t.close()
 
 
-@pytest.mark.integration
 def test_tcp_octet_counting_and_receiver_restart(receivers: list[Receiver]) -> None:
     r = start(receivers, "tcp")
     sink = open_sink(f"cef+tcp://127.0.0.1:{r.port}?format=rfc3164", hostname="DC1", **FAST)
@@ -250,7 +247,6 @@ def test_tcp_octet_counting_and_receiver_restart(receivers: list[Receiver]) -> N
     assert not r.errors and not r2.errors
 
 
-@pytest.mark.integration
 def test_tcp_bounded_queue_drops_oldest(receivers: list[Receiver]) -> None:
     port = free_port()
     t = TcpTransport("127.0.0.1", port, queue_size=3, **FAST)
@@ -266,7 +262,6 @@ def test_tcp_bounded_queue_drops_oldest(receivers: list[Receiver]) -> None:
     assert (t.stats.sent, t.stats.dropped, t.stats.queued) == (4, 2, 0)
 
 
-@pytest.mark.integration
 def test_close_counts_what_could_not_be_sent() -> None:
     t = TcpTransport("127.0.0.1", free_port(), **FAST)
     for i in range(3):
@@ -278,7 +273,6 @@ def test_close_counts_what_could_not_be_sent() -> None:
     assert s.failed == 2  # one on send, one final attempt at close
 
 
-@pytest.mark.integration
 def test_tcp_many_threads_frames_stay_intact(receivers: list[Receiver]) -> None:
     r = start(receivers, "tcp")
     t = TcpTransport("127.0.0.1", r.port, **FAST)
@@ -300,7 +294,6 @@ def test_tcp_many_threads_frames_stay_intact(receivers: list[Receiver]) -> None:
     assert t.stats.sent == 200 and not r.errors
 
 
-@pytest.mark.integration
 def test_tls_with_ca_file_and_client_certificate(receivers: list[Receiver], pki: dict[str, str]) -> None:
     r = start(receivers, "tcp", tls=server_context(pki, require_client=True))
     url = (f"cef+tls://127.0.0.1:{r.port}?ca={pki['ca']}&cert={pki['client_cert']}&key={pki['client_key']}")
@@ -324,7 +317,6 @@ def test_tls_with_ca_file_and_client_certificate(receivers: list[Receiver], pki:
     assert (s.sent, s.dropped, s.connects) == (2, 0, 2)
 
 
-@pytest.mark.integration
 def test_tls_refuses_server_certificate_from_another_ca(receivers: list[Receiver], pki: dict[str, str]) -> None:
     r = start(receivers, "tcp", tls=server_context(pki))
     t = TlsTransport("127.0.0.1", r.port, ca=pki["other_ca"], **FAST)
@@ -337,7 +329,6 @@ def test_tls_refuses_server_certificate_from_another_ca(receivers: list[Receiver
     assert t.stats.dropped == 1
 
 
-@pytest.mark.integration
 def test_tls_verifies_by_default_and_checks_the_name(receivers: list[Receiver], pki: dict[str, str]) -> None:
     r = start(receivers, "tcp", tls=server_context(pki))
     default = TlsTransport("127.0.0.1", r.port, **FAST)  # system CAs do not know our test CA

@@ -232,7 +232,7 @@ def detect_main(cfg: Config, store_url: str, data_dir: Path, console_url: str, p
     def announce(line: str) -> None:
         print(line, flush=True)
 
-    store = open_store(store_url, data_dir)
+    store = open_store(store_url, data_dir, raw_events=cfg.serve.raw_events)
     try:
         asyncio.run(DetectWorker(cfg, store, announce, console_url=console_url).run(stop, ready))
     finally:

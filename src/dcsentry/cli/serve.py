@@ -43,12 +43,14 @@ from .common import settings, sigma_paths
                    "or all (default; without --bus: everything in one process, as always). docs/scaling.md.")
 @click.option("--bus", metavar="URL",
               help="NATS JetStream between the nodes: nats://host:4222 (comma list for a cluster).")
+@click.option("--raw-events", type=click.Choice(["none", "detector", "all"]),
+              help="Which raw events the store keeps (default all; docs/store.md has the size of each).")
 def serve(config_path: str | None, data_dir: str | None, store_url: str | None, syslog_udp: tuple[str, ...],
           syslog_tcp: tuple[str, ...], syslog_tls: tuple[str, ...], syslog_relp: tuple[str, ...],
           syslog_relp_tls: tuple[str, ...], tls_cert: str | None, tls_key: str | None,
           tls_client_ca: str | None, web: str | None, web_cert: str | None, web_key: str | None,
           forward: tuple[str, ...], wef_https: tuple[str, ...], wef_http: tuple[str, ...], demo: bool,
-          sigma: tuple[str, ...], role: str | None, bus: str | None) -> None:
+          sigma: tuple[str, ...], role: str | None, bus: str | None, raw_events: str | None) -> None:
     """Run the sensor: receive events over syslog and Windows Event Forwarding, detect, store and
     forward alerts.
 
@@ -59,7 +61,7 @@ def serve(config_path: str | None, data_dir: str | None, store_url: str | None, 
              "serve.web_cert": web_cert, "serve.web_key": web_key, "serve.syslog_udp": syslog_udp,
              "serve.syslog_tcp": syslog_tcp, "serve.syslog_tls": syslog_tls, "serve.forward": forward,
              "serve.syslog_relp": syslog_relp, "serve.syslog_relp_tls": syslog_relp_tls, "serve.role": role,
-             "serve.bus": bus, "wef.https": wef_https, "wef.http": wef_http}
+             "serve.bus": bus, "serve.raw_events": raw_events, "wef.https": wef_https, "wef.http": wef_http}
     cfg = settings(config_path, flags)
     s = cfg.serve
 

@@ -20,6 +20,7 @@ ENV = {
     "DCSENTRY_TLS_CERT": "tls_cert", "DCSENTRY_TLS_KEY": "tls_key", "DCSENTRY_TLS_CLIENT_CA": "tls_client_ca",
     "DCSENTRY_FORWARD": "forward", "DCSENTRY_WEB_CERT": "web_cert", "DCSENTRY_WEB_KEY": "web_key",
     "DCSENTRY_ROLE": "role", "DCSENTRY_BUS": "bus", "DCSENTRY_WEBHOOK_SECRET": "webhook_secret",
+    "DCSENTRY_RAW_EVENTS": "raw_events",
 }
 FLAG_OF = {"wef.https": "--wef-https", "wef.http": "--wef-http"}  # the rest are --<serve key with dashes>
 

@@ -9,7 +9,7 @@ from ..activities import Activity, ServiceCreation
 from ..alerts import Alert
 from ..config import Detection
 from .base import Incidents, add_unique
-from .service_indicators import REMOTE_EXEC
+from .service_indicators import remote_exec
 from .suspicious_service import creator
 
 TYPE = "remote-code-execution"
@@ -25,7 +25,7 @@ class RemoteCodeExecutionDetector:
     def on_activity(self, act: Activity) -> Iterable[Alert]:
         if not isinstance(act, ServiceCreation) or act.twin:
             return ()
-        if not (REMOTE_EXEC.search(act.name) or REMOTE_EXEC.search(act.image_path)):
+        if not remote_exec(act.name, act.image_path):
             return ()
         a = self.incidents.raise_or_grow(TYPE, act.host, act.time, act.evidence)
         a.count += 1

@@ -63,6 +63,12 @@ def score(name: str, image: str) -> tuple[int, list[str]]:
 
 
 @functools.lru_cache(maxsize=4096)
+def remote_exec(name: str, image: str) -> bool:
+    """A remote-execution tool's service (PsExec, smbexec...); memoised as `_score` is."""
+    return bool(REMOTE_EXEC.search(name) or REMOTE_EXEC.search(image))
+
+
+@functools.lru_cache(maxsize=4096)
 def _score(name: str, image: str) -> tuple[int, tuple[str, ...]]:
     """Memoised: the same services are installed again and again (updates, remote-admin tools), and
     the patterns run over command lines of kilobytes (a repeated corpus spent 4 % of `hunt` here)."""

@@ -66,7 +66,8 @@ def _seekable_copy(stream: IO[bytes]) -> IO[bytes]:
     return spool
 
 
-def _read_zip(stream: IO[bytes], source: str, stats: ReadStats, threads: int) -> Iterator[WindowsEvent]:
+def _read_zip(stream: IO[bytes], source: str, stats: ReadStats, threads: int,
+              decode_in_helper: bool = False) -> Iterator[WindowsEvent]:
     try:
         archive = zipfile.ZipFile(_seekable_copy(stream))
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -84,7 +85,8 @@ def _read_zip(stream: IO[bytes], source: str, stats: ReadStats, threads: int) ->
             try:
                 with archive.open(info) as member:
                     yield from read_stream(io.BufferedReader(_UpToDamage(member, damaged, _ZIP_ERRORS)), source,
-                                           stats, member=info.filename, threads=threads)
+                                           stats, member=info.filename, threads=threads,
+                                           decode_in_helper=decode_in_helper)
             except _ZIP_ERRORS as exc:
                 damaged(exc)
 
@@ -123,7 +125,7 @@ class _UpToDamage(io.RawIOBase):
 
 
 def _read_gz(stream: IO[bytes], source: str, stats: ReadStats, member: str | None,
-             threads: int) -> Iterator[WindowsEvent]:
+             threads: int, decode_in_helper: bool = False) -> Iterator[WindowsEvent]:
     name = (member or source).removesuffix(".gz").rsplit("/", 1)[-1]
 
     def damaged(exc: BaseException) -> None:
@@ -132,14 +134,16 @@ def _read_gz(stream: IO[bytes], source: str, stats: ReadStats, member: str | Non
     try:
         with gzip.GzipFile(fileobj=stream) as inner:
             yield from read_stream(io.BufferedReader(_UpToDamage(inner, damaged)), source, stats, member=name,
-                                   threads=threads)
+                                   threads=threads, decode_in_helper=decode_in_helper)
     except _GZ_ERRORS as exc:
         damaged(exc)
 
 
 def read_stream(stream: IO[bytes], source: str, stats: ReadStats, fmt: str | None = None,
-                member: str | None = None, threads: int = 0, path: str | None = None) -> Iterator[WindowsEvent]:
-    """Every event in `stream`. `path`, when the stream is a plain file, lets EVTX mmap it."""
+                member: str | None = None, threads: int = 0, path: str | None = None,
+                decode_in_helper: bool = False) -> Iterator[WindowsEvent]:
+    """Every event in `stream`. `path`, when the stream is a plain file, lets EVTX mmap it.
+    `decode_in_helper`: see read_evtx."""
     if not isinstance(stream, io.BufferedReader) and not hasattr(stream, "peek"):
         stream = io.BufferedReader(stream)  # type: ignore[type-var]  # typeshed: a RawIOBase; any binary reader works
     head = stream.peek(64)[:64]
@@ -152,15 +156,15 @@ def read_stream(stream: IO[bytes], source: str, stats: ReadStats, fmt: str | Non
         return
     stats.formats[kind] += 1
     if kind == "evtx":
-        yield from read_evtx(path or stream, source, stats, member, threads)
+        yield from read_evtx(path or stream, source, stats, member, threads, decode_in_helper)
     elif kind == "xml":
         yield from read_xml(stream, source, stats, member)
     elif kind == "jsonl":
         yield from read_jsonl(stream, source, stats, member)
     elif kind == "zip":
-        yield from _read_zip(stream, source, stats, threads)
+        yield from _read_zip(stream, source, stats, threads, decode_in_helper)
     elif kind == "gz":
-        yield from _read_gz(stream, source, stats, member, threads)
+        yield from _read_gz(stream, source, stats, member, threads, decode_in_helper)
     elif kind == "syslog":
         yield from read_syslog(stream, source, stats, member)
     else:

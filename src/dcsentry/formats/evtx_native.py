@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
 
 BATCH = 256
+PIPE_SIZE = 1 << 20
 DEFAULT_STALL = float(os.environ.get("DCSENTRY_EVTX_STALL", "20"))
 
 
@@ -40,9 +41,22 @@ def _sender(conn: Connection, decode: tuple[str, str | None] | None) -> Callable
     return send
 
 
-def _serve(conn: Connection, parent: int) -> None:
-    """Child: parse the files the parent names; send ("batch", [...]) or ("events", ...) (_sender),
-    ("error", ...), ("done",)."""
+def _widen(conn: Connection) -> None:
+    """Give the results pipe 1 MiB instead of Linux's 64 KiB, so the helper runs several batches
+    ahead of the reader instead of waiting for each to be read: `hunt` on the corpus x10 went from
+    3.2-4.3 s to 2.6-2.8 s of wall time at the same CPU time. Best effort (Linux only; an
+    unprivileged process may go up to /proc/sys/fs/pipe-max-size, 1 MiB by default)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
+def _serve(requests: Connection, conn: Connection, parent: int) -> None:
+    """Child: parse the files the parent names on `requests`; send ("batch", [...]) or ("events", ...)
+    (_sender), ("error", ...), ("done",) on `conn`."""
     import evtx
 
     from ..child_process import die_with_parent
@@ -50,7 +64,7 @@ def _serve(conn: Connection, parent: int) -> None:
     die_with_parent(parent)
     while True:
         try:
-            path, threads, decode = conn.recv()
+            path, threads, decode = requests.recv()
         except EOFError:
             return
         send = _sender(conn, decode)
@@ -88,10 +102,12 @@ class NativeParser:
     stall."""
 
     _idle: dict[int, list[NativeParser]] = {}
+    _ahead: dict[tuple, NativeParser] = {}  # (pid, path, threads, decode) -> a helper already asked for it
 
     def __init__(self) -> None:
         self.proc: mp.process.BaseProcess | None = None
-        self.conn: Connection | None = None
+        self.conn: Connection | None = None  # results, from the helper
+        self.requests: Connection | None = None  # the files to parse, to the helper
 
     @classmethod
     def acquire(cls) -> NativeParser:
@@ -106,43 +122,71 @@ class NativeParser:
             self._idle.setdefault(os.getpid(), []).append(self)
 
     @classmethod
+    def prefetch(cls, path: str, threads: int = 0, decode: tuple[str, str | None] | None = None) -> None:
+        """Ask a helper for `path` now, so that it parses while the reader finishes the file before:
+        read one after another, each small file otherwise left the helper idle while the reader
+        detected, then the reader idle while the helper parsed the next (`hunt` on the corpus x10:
+        310 files of 400 records). `parse` with the same arguments takes that helper's results."""
+        key = (os.getpid(), path, threads, decode)
+        if key in cls._ahead:
+            return
+        helper = cls.acquire()
+        helper._request(path, threads, decode)
+        cls._ahead[key] = helper
+
+    @classmethod
     def parse(cls, path: str, threads: int = 0, stall: float | None = None,
               decode: tuple[str, str | None] | None = None) -> Iterator[tuple]:
         """`records` of a helper that is this reader's alone until the file is done."""
-        helper = cls.acquire()
+        helper = cls._ahead.pop((os.getpid(), path, threads, decode), None)
+        asked = helper is not None
+        if helper is None:
+            helper = cls.acquire()
         try:
-            yield from helper.records(path, threads, stall, decode)
+            yield from helper.records(path, threads, stall, decode, asked)
         finally:
             helper.release()
+
+    def _request(self, path: str, threads: int, decode: tuple[str, str | None] | None) -> None:
+        if self.proc is None or not self.proc.is_alive():
+            self._start()
+        assert self.requests is not None
+        self.requests.send((path, threads, decode))
 
     def _start(self) -> None:
         # fork: no second interpreter start-up per process (spawn re-imports the CLI, ~0.5 s). The
         # child only parses and writes to its pipe, so threads of the parent (a progress bar)
         # cannot leave it a lock it needs.
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child, os.getpid()), name="dcsentry-evtx", daemon=True)
+        requests, self.requests = ctx.Pipe(duplex=False)
+        self.conn, results = ctx.Pipe(duplex=False)  # one-way pipes: the results one can be widened
+        _widen(results)
+        self.proc = ctx.Process(target=_serve, args=(requests, results, os.getpid()), name="dcsentry-evtx",
+                                daemon=True)
         self.proc.start()
-        child.close()
+        requests.close()
+        results.close()
 
     def kill(self) -> None:
         if self.proc is not None:
             self.proc.kill()
             self.proc.join(5)
-        if self.conn is not None:
-            self.conn.close()
-        self.proc = self.conn = None
+        for conn in (self.conn, self.requests):
+            if conn is not None:
+                conn.close()
+        self.proc = self.conn = self.requests = None
 
     def records(self, path: str, threads: int = 0, stall: float | None = None,
-                decode: tuple[str, str | None] | None = None) -> Iterator[tuple]:
+                decode: tuple[str, str | None] | None = None, asked: bool = False) -> Iterator[tuple]:
         """("batch", [(record_no, json, timestamp)...]) or, with `decode` = (source, member), ("events",
         msgpack of [WindowsEvent], [(record_no, why it did not decode)], last record_no) / ("error", msg) /
-        ("fatal", msg) / ("stalled",)."""
+        ("fatal", msg) / ("stalled",). `asked`: the request was sent already (`prefetch`)."""
         stall = DEFAULT_STALL if stall is None else stall
-        if self.proc is None or not self.proc.is_alive():
-            self._start()
+        if not asked:
+            self._request(path, threads, decode)
+        elif self.proc is None:  # killed since (a stall of the reader before): ask a new one
+            self._request(path, threads, decode)
         assert self.conn is not None
-        self.conn.send((path, threads, decode))
         finished = False
         try:
             while True:

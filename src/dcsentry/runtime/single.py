@@ -30,7 +30,7 @@ class ProcessPaths:
 def single_node_main(cfg: Config, paths: ProcessPaths, stop: threading.Event, ready: threading.Event) -> None:
     """Entry point of the child process. `stop`/`ready` are multiprocessing events."""
     child_setup(paths.parent_pid)
-    store = open_store(paths.store, paths.spool.parent)
+    store = open_store(paths.store, paths.spool.parent, raw_events=cfg.serve.raw_events)
     spool = Spool(paths.spool, cfg.serve.spool_max_rows)
     house = Housekeeping(store, cfg, paths.console_url)
     processor = Processor(store, spool, cfg)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 
 from ..formats import ReadStats, read_stream
+from ..formats.evtx import prefetch
 from ..model import Origin, WindowsEvent
 
 STDIN = "-"
@@ -27,15 +28,18 @@ def expand(paths: Iterable[str], stats: ReadStats) -> Iterator[str]:
             stats.problem(Origin(p), "no such file or directory", "io")
 
 
-def read_file(path: str, stats: ReadStats, fmt: str | None = None, threads: int = 0) -> Iterator[WindowsEvent]:
-    """Every event of one file (or stdin), counted into `stats`."""
+def read_file(path: str, stats: ReadStats, fmt: str | None = None, threads: int = 0,
+              decode_in_helper: bool = False) -> Iterator[WindowsEvent]:
+    """Every event of one file (or stdin), counted into `stats`. `decode_in_helper`: see read_evtx."""
     stats.files += 1
     try:
         if path == STDIN:
-            yield from read_stream(sys.stdin.buffer, "<stdin>", stats, fmt, threads=threads)
+            yield from read_stream(sys.stdin.buffer, "<stdin>", stats, fmt, threads=threads,
+                                   decode_in_helper=decode_in_helper)
             return
         with open(path, "rb") as fh:
-            yield from read_stream(fh, path, stats, fmt, threads=threads, path=path)
+            yield from read_stream(fh, path, stats, fmt, threads=threads, path=path,
+                                   decode_in_helper=decode_in_helper)
     except OSError as exc:
         stats.problem(Origin(path), f"cannot read: {exc.strerror or exc}", "io")
 
@@ -67,12 +71,17 @@ def read_paths_by_time(paths: Iterable[str], stats: ReadStats, fmt: str | None =
     def one(path: str) -> Iterator[WindowsEvent]:
         if on_file is not None:
             on_file(path)
-        for ev in read_file(path, stats, fmt):
+        for ev in read_file(path, stats, fmt, decode_in_helper=True):  # detection follows: decode on another core
             stats.saw(ev)
             yield ev
 
     if len(files) == 1 or len(files) > MAX_MERGED_FILES:
-        for f in files:
-            yield from one(f)
+        for i, f in enumerate(files):
+            ahead = i + 1 < len(files)
+            for ev in one(f):
+                if ahead:  # this file's helper is at work: the next file's starts too (formats/evtx.py)
+                    prefetch(files[i + 1], fmt)
+                    ahead = False
+                yield ev
         return
     yield from heapq.merge(*(one(f) for f in files), key=lambda ev: ev.time)
