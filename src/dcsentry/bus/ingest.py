@@ -75,8 +75,6 @@ class BusIntake:
     def ready(self) -> bool:
         return self.nc is not None and self.nc.is_connected
 
-    connected = ready
-
     def accepting(self) -> bool:
         return self.ready
 

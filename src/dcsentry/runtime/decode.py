@@ -70,15 +70,23 @@ class IntakeDecoder:
         self.router.set_honeytokens(honeytokens)
 
     # -- one received message ---------------------------------------------------------------------
+    def _read(self, read: Callable[[bytes, Origin], tuple[str, WindowsEvent]], data: bytes, peer: str,
+              host: str) -> tuple[str, WindowsEvent] | None:
+        """`read` the message, or count it as failed (per peer, a sample kept) and give None."""
+        self._seq += 1
+        try:
+            return read(data, Origin(peer, self._seq))
+        except ValueError as exc:
+            self.failed(host, exc, data)
+            return None
+
     def syslog(self, data: bytes, received_at: float, peer: str, transport: str, out: list[Message]) -> None:
         """`peer` is `scheme://host:port`, with `#name` when the client showed a certificate."""
         host = peer_host(peer)
-        self._seq += 1
-        try:
-            layout, ev = parse_with_layout(data, Origin(peer, self._seq))
-        except ValueError as exc:
-            self.failed(host, exc, data)
+        read = self._read(parse_with_layout, data, peer, host)
+        if read is None:
             return
+        layout, ev = read
         if self.senders.active:
             name = peer.split("#", 1)[1] if "#" in peer else None
             address = host.strip("[]")
@@ -92,12 +100,10 @@ class IntakeDecoder:
     def wef_event(self, data: bytes, received_at: float, peer: str, out: list[Message]) -> None:
         """A WEF delivery's event (its XML); the client is authenticated (certificate or Kerberos)."""
         host = peer_host(peer)
-        self._seq += 1
-        try:
-            layout, ev = decode_wef(data, Origin(peer, self._seq))
-        except ValueError as exc:
-            self.failed(host, exc, data)
+        read = self._read(decode_wef, data, peer, host)
+        if read is None:
             return
+        layout, ev = read
         mismatch = self.wef.check(ev, peer)
         if mismatch is not None:
             self._alerts[mismatch.id] = mismatch

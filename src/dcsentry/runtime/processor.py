@@ -44,10 +44,6 @@ class Processor:
         self._dirty = False
         self._last_input = 0.0
 
-    @property
-    def engine(self):  # noqa: ANN201  (the main DetectionEngine, for tests and `describe`)
-        return self.core.engine
-
     def refresh_settings(self, force: bool = False) -> bool:
         """Read the run-time lists and inventory if they changed; the core applies them in place."""
         self.settings.poll(force)

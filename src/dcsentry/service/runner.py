@@ -42,8 +42,6 @@ from ..web.connections import guarded_protocol
 from .limits import AcceptErrors, budget, raise_nofile
 from .roles import choose
 
-__all__ = ["Service", "data_dir", "host_port"]
-
 
 def private_dir(path: Path) -> None:
     """The data directory and everything this process (and its children) creates in it: owner only
