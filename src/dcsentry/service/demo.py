@@ -7,7 +7,10 @@ syslog listener, octet-counted, in the evtx JSON layout, paced over `seconds`.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
+
+import msgspec
 
 from ..synth import DEFAULT_START, build_domain, generate
 from ..synth.render import to_evtx_json
@@ -29,7 +32,11 @@ async def feed(host: str, port: int, seconds: float = 60.0) -> int:
     """Send the demo events to HOST:PORT; returns how many were sent."""
     events, _ = generate(seed=SEED, hours=1.25, users=USERS, dcs=DCS, attacks="all",
                          start=DEFAULT_START + timedelta(hours=9), compact=True)
-    frames = [_frame(to_evtx_json(ev), ev.computer.split(".", 1)[0]) for ev in events]
+    # A new range of record ids each start: the same simulated events sent again would otherwise be
+    # the events already stored, dropped as re-sent copies, and a second demo would show nothing.
+    offset = int(time.time()) * 100_000
+    frames = [_frame(to_evtx_json(msgspec.structs.replace(ev, record_id=(ev.record_id or 0) + offset)),
+                     ev.computer.split(".", 1)[0]) for ev in events]
     _, writer = await asyncio.open_connection(host, port)
     pause = seconds / max(1, len(frames) // 20)
     try:
