@@ -4,7 +4,8 @@
   the DC's real events disappear when they arrive over WEF with a valid client certificate: the
   real events are detected (the brute force is raised) and take the stored rows over.
 - Re-sent copies (a forwarder's reconnect) are removed before detection, with or without record
-  ids: the brute force counts each attempt once, each event is stored once.
+  ids: the brute force counts each attempt once, each event is stored once; and events that differ
+  only by their sender's counter (Snare, whole seconds, no record id) are not taken for copies.
 """
 
 from __future__ import annotations
@@ -71,11 +72,26 @@ def _winlogbeat(i: int, record_id: bool) -> bytes:
     return frame(json.dumps(doc).encode())
 
 
-@pytest.mark.parametrize("record_id", [True, False], ids=["with-record-ids", "without-record-ids"])
-def test_re_sent_messages_are_stored_and_counted_once(tmp_path: Path, record_id: bool) -> None:
+def _snare(i: int) -> bytes:
+    """Snare carries no record id and whole-second times: 20 identical failures in one second differ
+    only by Snare's event counter (field 4), which a re-sent copy keeps."""
+    text = ("The computer attempted to validate the credentials for an account.    Authentication Package: "
+            "MICROSOFT_AUTHENTICATION_PACKAGE_V1_0  Logon Account: victim  Source Workstation: KALI  "
+            "Error Code: 0xc000006a")
+    fields = ["MSWinEventLog", "1", "Security", str(9000 + i), T0.strftime("%a %b %d %H:%M:%S %Y"), "4776",
+              "Microsoft-Windows-Security-Auditing", "N/A", "N/A", "Failure Audit", DC, "Credential Validation",
+              "", text, str(400 + i)]
+    return frame(f"<14>{T0.strftime('%b %d %H:%M:%S')} dc01 ".encode() + "\t".join(fields).encode())
+
+
+@pytest.mark.parametrize("layout", ["with-record-ids", "without-record-ids", "snare-same-second"])
+def test_re_sent_messages_are_stored_and_counted_once(tmp_path: Path, layout: str) -> None:
     svc = Serve(tmp_path / "data").start()
     try:
-        batch = [_winlogbeat(i, record_id) for i in range(20)]
+        if layout == "snare-same-second":
+            batch = [_snare(i) for i in range(20)]
+        else:
+            batch = [_winlogbeat(i, layout == "with-record-ids") for i in range(20)]
         send_tcp(svc.ports["tcp"], batch)
         send_tcp(svc.ports["tcp"], batch[12:])  # the forwarder reconnects and sends its last 8 again
         wait_for(lambda: svc.spool_rows() >= 28, what="both sends spooled")

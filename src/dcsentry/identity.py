@@ -2,7 +2,8 @@
 be trusted. One definition for the one-node processor, the ingest nodes' message ids and the store.
 
 - The key is (computer, channel, record id) when the event has a record id, else a hash of its
-  content (the origin left out: the same event re-sent after a reconnect is the same content).
+  content (the origin left out: the same event re-sent after a reconnect is the same content; the
+  sender's counter, `sequence`, kept in: Snare's tells apart identical events of one second).
 - The key includes the trust class of the source. An *authenticated* source proved who it is:
   WEF (client certificate or Kerberos) and TLS/RELP-TLS with a verified client certificate. Every
   other source (UDP, TCP, TLS without client certificates, RELP) is *unauthenticated*: anyone who

@@ -46,6 +46,8 @@ class WindowsEvent(msgspec.Struct, gc=False, omit_defaults=True):
     level: int | None = None
     task: int | None = None
     user_sid: str | None = None
+    sequence: int | None = None  # the sender's own counter (Snare), never a record id: tells apart
+    # identical events of one second when there is no record id, and is kept by a re-sent copy
 
     @property
     def is_failure_audit(self) -> bool:

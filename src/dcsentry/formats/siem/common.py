@@ -194,7 +194,7 @@ def keywords_from(text: str | None) -> str | None:
 
 def build_event(event_id: int, provider: str, channel: str, computer: str, time: datetime | None,
                 data: dict[str, str], msg: Message, record_id: object = None, keywords: str | None = None,
-                task: object = None) -> WindowsEvent:
+                task: object = None, sequence: object = None) -> WindowsEvent:
     """The WindowsEvent, spelled as the XML would spell it.
 
     For catalogue events a missing or SIEM-renamed provider (`Microsoft Windows security
@@ -220,7 +220,8 @@ def build_event(event_id: int, provider: str, channel: str, computer: str, time:
         data = ordered
     return WindowsEvent(event_id=event_id, provider=provider, channel=channel, computer=computer.strip(),
                         time=time or msg.header.time or EPOCH, record_id=as_int(record_id), data=data,
-                        origin=msg.origin, keywords=keywords, level=None, task=as_int(task))
+                        origin=msg.origin, keywords=keywords, level=None, task=as_int(task),
+                        sequence=as_int(sequence))
 
 
 def event_id_of(*candidates: str | None) -> int:

@@ -4,7 +4,9 @@
     user  SID type  "Success Audit"  computer  category  data  message  [counter]
 
 The message text has its CR, LF and TAB turned into spaces, and is read by messagetext.py. Snare's
-date has no zone and no fraction: it is read as UTC, to the second.
+date has no zone and no fraction: it is read as UTC, to the second. With no record id either, field 4
+(Snare's event counter) is kept as the event's `sequence`: without it, identical attempts within one
+second would be one event (identity.py).
 """
 
 from __future__ import annotations
@@ -32,4 +34,4 @@ def parse(msg: Message) -> WindowsEvent:
     spec = spec_for(eid)
     if spec is not None and spec.core and not data:
         raise BadMessage(f"Snare layout: {eid} without message text to read its fields from")
-    return build_event(eid, f[6], f[2], f[10], time, data, msg, keywords=keywords_from(f[9]))
+    return build_event(eid, f[6], f[2], f[10], time, data, msg, keywords=keywords_from(f[9]), sequence=f[3])
