@@ -15,7 +15,7 @@ pytestmark = pytest.mark.unit
 SRC = Path(__file__).resolve().parents[1] / "src" / "dcsentry"
 # modules every package may use: records, tables, settings, small utilities
 BASE = {"model", "catalogue", "alerts", "attack", "identity", "subcategories", "config", "child_process", "slots", "lru",
-        "__version__"}
+        "gcpolicy", "__version__"}
 # package -> the packages it may import (besides BASE); lower rows never import higher ones
 ALLOWED: dict[str, set[str]] = {
     "formats": set(),

@@ -24,6 +24,7 @@ from pathlib import Path
 import nats
 
 from ..config import Config
+from ..gcpolicy import tune_for_throughput
 from ..runtime.child import child_setup, node_name
 from ..runtime.housekeeping import Housekeeping
 from ..runtime.settings import SettingsWatch, follow
@@ -233,6 +234,7 @@ def detect_main(cfg: Config, store_url: str, data_dir: Path, console_url: str, p
         print(line, flush=True)
 
     store = open_store(store_url, data_dir, raw_events=cfg.serve.raw_events)
+    tune_for_throughput()
     try:
         asyncio.run(DetectWorker(cfg, store, announce, console_url=console_url).run(stop, ready))
     finally:

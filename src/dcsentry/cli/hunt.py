@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from ..formats import FORMATS
+from ..gcpolicy import tune_for_throughput
 from ..sinks.console import print_alerts, print_summary
 from ..sinks.jsonl import JsonLinesWriter
 from .common import FileProgress, exit_status, make_stats, settings, sigma_paths
@@ -57,6 +58,7 @@ def hunt(paths: tuple[str, ...], mode: str | None, config_path: str | None, fmt:
         raise click.BadParameter(str(exc), param_hint="--state") from None
     except OSError as exc:
         raise click.ClickException(f"cannot open the --state store: {exc}") from None
+    tune_for_throughput()
     with FileProgress(paths, err) as prog:
         alerts, engine = run_hunt(paths, cfg.detection, stats, fmt, baseline, on_file=prog.on_file,
                                   inventory=inventory)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Config
+from ..gcpolicy import tune_for_throughput
 from ..sources.spool import Spool
 from ..store.store import open_store
 from .child import child_setup
@@ -34,6 +35,7 @@ def single_node_main(cfg: Config, paths: ProcessPaths, stop: threading.Event, re
     spool = Spool(paths.spool, cfg.serve.spool_max_rows)
     house = Housekeeping(store, cfg, paths.console_url)
     processor = Processor(store, spool, cfg)
+    tune_for_throughput()  # the baseline is loaded: freeze it out of the collector's walks
     proc_stop = threading.Event()
     house.start()
     proc_thread = threading.Thread(target=processor.run, args=(proc_stop,), name="processor", daemon=True)

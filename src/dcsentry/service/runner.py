@@ -27,6 +27,7 @@ from typing import Any
 import uvicorn
 
 from ..config import Config, data_dir, host_port
+from ..gcpolicy import tune_for_throughput
 from ..runtime.intake import Intake
 from ..sinks.safe import visible
 from ..slots import PeerSlots
@@ -186,6 +187,7 @@ class Service:
                 self.announce(self.mode.describe())
         if self.process:
             self.start_worker()
+        tune_for_throughput()  # the receiving process decodes every message (runtime/decode.py)
         bound = await self.start_listening(self.intake) if self.intake is not None else []
         self.announce(f"data in {self.dir}")
         if self.demo:
