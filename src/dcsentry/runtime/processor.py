@@ -15,11 +15,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from functools import partial
 
 from ..config import Config
 from ..sources.spool import Spool, SpoolRow
 from ..store.rows import Batch
 from ..store.store import Store
+from .committer import Committer
 from .core import DetectionCore
 from .decode import IntakeDecoder
 from .routing import ALERT, EVENT
@@ -39,7 +41,9 @@ class Processor:
         self.core = DetectionCore(cfg.detection, store.load_baseline(), settings=self.settings,
                                   counters=self.counters)
         self.legacy = IntakeDecoder(cfg)  # raw rows of an older spool layout
-        self.checkpoint = store.checkpoint()
+        self.checkpoint = store.checkpoint()  # the last message whose batch is stored
+        self.position = self.checkpoint  # the last message read (its batch may still be being written)
+        self.committer = Committer(store)
         self._last_save = time.monotonic()
         self._dirty = False
         self._last_input = 0.0
@@ -78,19 +82,22 @@ class Processor:
     def step(self) -> int:
         """Process one batch (up to `batch_rows` messages); returns the number of messages consumed.
         The checkpoint is a message position, so a spool row taken in part is finished next time."""
-        rows = self.spool.read(self.checkpoint, self.batch_rows)
+        rows = self.spool.read(self.position, self.batch_rows)
         if not rows:
+            self.committer.flush()  # nothing new: what was read is stored when step() says 0
             return 0
         batch = Batch()
         self.core.feed(self._messages(rows), batch, Batch(), replay=False)
         self.core.end_batch(batch)
-        batch.checkpoint = rows[-1].seq
-        self.store.commit_batch(batch)
-        self.checkpoint = rows[-1].seq
+        batch.checkpoint = self.position = rows[-1].seq
+        self.committer.submit(batch, partial(self._stored, rows[-1].seq))  # written while the next is detected
         self._dirty = True
         if time.monotonic() - self._last_save > 5:
             self.save_state()
         return len(rows)
+
+    def _stored(self, seq: int) -> None:
+        self.checkpoint = seq
 
     def release_pending(self) -> None:
         """Nothing came for a while: 4776s still waiting for their 8004 go on without a server, so
@@ -100,10 +107,13 @@ class Processor:
         self.core.release(batch)
         self.core.end_batch(batch)
         if batch.alerts or batch.activities:
-            self.store.commit_batch(batch)
+            self.committer.submit(batch)
 
     def save_state(self) -> None:
-        """Baseline and counters to the store (every few seconds, and when idle); old spool rows go."""
+        """Baseline and counters to the store (every few seconds, and when idle); old spool rows go.
+        The batch being written is waited for: the saved baseline never runs ahead of the stored
+        checkpoint (a restart would learn that batch twice)."""
+        self.committer.flush()
         self.store.save_baseline(self.core.baseline)
         self.store.save_counters(COUNTERS, self.snapshot())
         self._last_save = time.monotonic()
@@ -136,5 +146,6 @@ class Processor:
                 time.sleep(idle_sleep)
         batch = self.core.finish()
         if batch.alerts or batch.activities:
-            self.store.commit_batch(batch)
+            self.committer.submit(batch)
         self.save_state()
+        self.committer.close()

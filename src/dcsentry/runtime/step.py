@@ -63,10 +63,9 @@ def health_into(batch: Batch, ev: WindowsEvent, received_at: float) -> None:
     if key is None:
         return
     h = batch.health.get(key)
-    utc = ev.time.isoformat()
     if h is None:
-        batch.health[key] = [received_at, received_at, utc, 1]
+        batch.health[key] = [received_at, received_at, ev.time, 1]
     else:
         h[1] = max(h[1], received_at)
-        h[2] = utc
+        h[2] = ev.time  # formatted once per key, when the batch is written (Store.prepare_batch)
         h[3] += 1

@@ -30,7 +30,7 @@ class Batch:
     events: list[tuple[WindowsEvent, float, bool]] = field(default_factory=list)  # (event, received_at, trusted)
     activities: list[Activity] = field(default_factory=list)
     alerts: dict[str, Alert] = field(default_factory=dict)  # id -> alert (latest state)
-    health: dict[tuple[str, int], list] = field(default_factory=dict)  # (dc, id) -> [first, last, last_utc, n]
+    health: dict[tuple[str, int], list] = field(default_factory=dict)  # (dc, id) -> [first, last, last event time, n]
     checkpoint: int | None = None  # the spool position (progress 'spool') of a one-node service
     progress: dict[str, int] = field(default_factory=dict)  # other named positions (stream partitions)
     forward: bool = True  # False while replaying after a restart

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import msgspec
 
@@ -145,53 +145,63 @@ class Store:
     # -- writes -----------------------------------------------------------------------------------
     def commit_batch(self, b: Batch) -> None:
         """Events, activities, alert updates, health counts and progress: one transaction."""
+        self.write_batch(self.prepare_batch(b))
+
+    def prepare_batch(self, b: Batch) -> PreparedBatch:
+        """Every row of `b` encoded now, so the detectors may go on growing its alerts while
+        `write_batch` runs on another thread (runtime/committer.py)."""
         now = time.time()
         chosen = self._raw.select(b)
         events = _one_per_key(event_row(e, rx, trusted) for e, rx, trusted in chosen) if chosen else []
         acts = [(*activity_row(a), now, activity_server(a)) for a in b.activities]
-        health = [(dc, eid, *h) for (dc, eid), h in sorted(b.health.items())]  # h: first, last, last_utc, n
+        health = [(dc, eid, first, last, t.isoformat(), n)  # the last event's time, formatted once per key
+                  for (dc, eid), (first, last, t, n) in sorted(b.health.items())]
         minutes = [(dc, eid, int(h[1] // 60), h[3]) for dc, eid, *h in health]  # a batch: well under a minute
         progress = dict(b.progress)
         if b.checkpoint is not None:
             progress["spool"] = b.checkpoint
-        alerts = [b.alerts[k] for k in sorted(b.alerts)]
+        alerts = _alert_rows((b.alerts[k] for k in sorted(b.alerts)), now)
+        aliases = [(a, n, now) for a, n in sorted(b.aliases.items())]
+        return PreparedBatch(events, acts, alerts, b.forward, health, minutes, sorted(progress.items()), aliases)
 
+    def write_batch(self, p: PreparedBatch) -> None:
+        """One transaction; safe to call from another thread than the one that prepared it."""
         def write() -> None:
             with self._tx() as db:
-                if events:
-                    db.insert_rows("events", _EVENT_COLS, events, _EVENT_CONFLICT)
-                if acts:
-                    db.insert_rows("activities", _ACTIVITY_COLS, acts)
-                if alerts:
-                    self._upsert_alerts(db, alerts, now, b.forward)
-                if health:
-                    db.executemany(_HEALTH, health)
-                    db.executemany(_MINUTES, minutes)
-                if progress:
-                    db.executemany(_PROGRESS, sorted(progress.items()))
-                if b.aliases:
-                    db.executemany(_ALIAS, [(a, n, now) for a, n in sorted(b.aliases.items())])
+                if p.events:
+                    db.insert_rows("events", _EVENT_COLS, p.events, _EVENT_CONFLICT)
+                if p.activities:
+                    db.insert_rows("activities", _ACTIVITY_COLS, p.activities)
+                if p.alerts:
+                    self._upsert_alerts(db, p.alerts, p.forward)
+                if p.health:
+                    db.executemany(_HEALTH, p.health)
+                    db.executemany(_MINUTES, p.minutes)
+                if p.progress:
+                    db.executemany(_PROGRESS, p.progress)
+                if p.aliases:
+                    db.executemany(_ALIAS, p.aliases)
 
         self._retry(write)
 
-    def _upsert_alerts(self, db: Backend, alerts: list[Alert], now: float, forward: bool) -> int:
+    def _upsert_alerts(self, db: Backend, alerts: list[AlertRow], forward: bool) -> int:
         """Insert or update, all in one statement; an update that changes nothing (a replay, or a
         redelivery another worker already stored) queues nothing. A status the user set (anything
         but 'open') survives the alert's growth. Returns how many rows changed."""
-        rows = {a.id: alert_row(a, a.status, now) for a in alerts}
-        changed = {r[0] for r in db.insert_rows("alerts", _ALERT_COLS, [row for row, _ in rows.values()],
-                                                _ALERT_UPSERT)}
+        changed = {r[0] for r in db.insert_rows("alerts", _ALERT_COLS, [r.row for r in alerts], _ALERT_UPSERT)}
         if changed and forward:
-            queued = [(a.id, a.revision, rows[a.id][1]) for a in alerts  # a suppressed one is not forwarded
-                      if a.id in changed and a.status != "suppressed"]
+            queued = [(r.id, r.revision, r.body) for r in alerts  # a suppressed one is not forwarded
+                      if r.id in changed and r.status != "suppressed"]
             db.insert_rows("outbox", _OUTBOX_COLS, queued)
         return len(changed)
 
     def put_alert(self, a: Alert, forward: bool = True) -> bool:
         """A single alert outside a batch (health alerts); returns whether it changed."""
+        rows = _alert_rows([a], time.time())
+
         def write() -> bool:
             with self._tx() as db:
-                return self._upsert_alerts(db, [a], time.time(), forward) == 1
+                return self._upsert_alerts(db, rows, forward) == 1
 
         return self._retry(write)
 
@@ -318,6 +328,31 @@ def open_store(url: str, data_dir: Path, raw_events: str = "all") -> Store:
     migrations; raises StoreUnavailable (an OSError) when the database cannot be reached.
     `raw_events`: which raw events batches keep (`[serve] raw_events`; only the writer's matters)."""
     return Store(open_backend(url, data_dir), raw_events)
+
+
+class AlertRow(NamedTuple):
+    id: str
+    revision: int
+    status: str
+    row: tuple  # the alerts row, in the column order of the upsert
+    body: str  # its JSON, queued for forwarding
+
+
+class PreparedBatch(NamedTuple):
+    """A batch's rows, encoded (Store.prepare_batch)."""
+
+    events: list[tuple]
+    activities: list[tuple]
+    alerts: list[AlertRow]
+    forward: bool
+    health: list[tuple]
+    minutes: list[tuple]
+    progress: list[tuple[str, int]]
+    aliases: list[tuple]
+
+
+def _alert_rows(alerts: Iterable[Alert], now: float) -> list[AlertRow]:
+    return [AlertRow(a.id, a.revision, a.status, *alert_row(a, a.status, now)) for a in alerts]
 
 
 def _one_per_key(rows: Iterable[tuple]) -> list[tuple]:
