@@ -6,6 +6,7 @@ The service (HealthChecker), the console's DC health and `audit --events` share 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from eventfactory import kerberos, ntlm_4776
@@ -24,7 +25,7 @@ HOUR = 3600.0
 def _rows(store, dc: str, rows: dict[int, tuple[float, float, int]]) -> None:
     batch = Batch()
     for eid, (first, last, n) in rows.items():
-        batch.health[(dc, eid)] = [first, last, "2024-01-01T00:00:00Z", n]
+        batch.health[(dc, eid)] = [first, last, datetime(2024, 1, 1, tzinfo=UTC), n]
     store.commit_batch(batch)
 
 

@@ -113,7 +113,7 @@ class DetectionCore:
                 if not replay:
                     c["wef_duplicates" if env.wef else "duplicates"] += 1
                 continue
-            seen.touch(mid, lambda: None)
+            seen.put(mid, None)
             fed += 1
             if replay:
                 c["replayed"] += 1

@@ -47,7 +47,7 @@ class DetectionStep:
         `count`, only remember them (a replay: they were counted when first raised)."""
         for alert_id, a in batch.alerts.items():
             if alert_id not in self._counted:
-                self._counted.touch(alert_id, lambda: None)
+                self._counted.put(alert_id, None)
                 self.by_alert[a.type] += count
 
     def release(self, batch: Batch) -> None:
