@@ -1,6 +1,7 @@
 """RELP (issue 14 finding 3): the framing (fuzzed), a session driven by hand, and the real peer:
-Debian's rsyslog with omrelp forwarding to `dcsentry serve --syslog-relp`, `serve` killed with -9
-a third of the way through, restarted on the same port: every message is stored, none twice."""
+Debian's rsyslog with omrelp forwarding to `dcsentry serve --syslog-relp` (and, with its own client
+certificate, to `--syslog-relp-tls`), `serve` killed with -9 a third of the way through, restarted on
+the same port: every message is stored, none twice."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventfactory import T0
+from pki import make_pki
 from servekit import Serve, wait_for
 
 from dcsentry.sources.syslog.relp import RelpError, parse_frames, response
@@ -91,27 +93,41 @@ def test_a_session_is_acknowledged_once_stored(tmp_path: Path) -> None:
 RSYSLOG_CONF = """
 global(workDirectory="{work}" maxMessageSize="256k")
 module(load="imtcp")
-module(load="omrelp")
+module(load="omrelp"{tlslib})
 input(type="imtcp" port="{inport}" address="127.0.0.1" ruleset="fwd")
 ruleset(name="fwd") {{
   action(type="omrelp" target="127.0.0.1" port="{relp}" template="RSYSLOG_SyslogProtocol23Format"
          action.resumeRetryCount="-1" action.resumeInterval="1" queue.type="LinkedList" queue.size="400000"
-         queue.dequeueBatchSize="512" queue.saveOnShutdown="off")
+         queue.dequeueBatchSize="512" queue.saveOnShutdown="off"{tls})
 }}
 """
+# omrelp over TLS with its own client certificate (mutual TLS), checking the server's name: events
+# from such a peer are authenticated (identity.py), so the stored rows say `trusted`.
+OMRELP_TLS = (' tls="on" tls.caCert="{ca}" tls.myCert="{cert}" tls.myPrivKey="{key}" tls.authMode="name"'
+              ' tls.permittedPeer=["localhost"]')
 
 
 @pytest.mark.integration
-def test_rsyslog_omrelp_with_kill_9_mid_stream_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("tls", [False, True], ids=["relp", "relp-mutual-tls"])
+def test_rsyslog_omrelp_with_kill_9_mid_stream_loses_nothing(tmp_path: Path, tls: bool) -> None:
     n = 30_000
     assert shutil.which("rsyslogd"), "scripts/bootstrap.sh installs rsyslog and rsyslog-relp"
     relp, inport = _free_port(), _free_port()
     work = tmp_path / "rsyslog"
     work.mkdir()
     conf = work / "rsyslog.conf"
-    conf.write_text(RSYSLOG_CONF.format(work=work, inport=inport, relp=relp))
+    listen = ["--syslog-relp", f"127.0.0.1:{relp}"]
+    extra, lib = "", ""
+    if tls:
+        (tmp_path / "pki").mkdir()
+        pki = make_pki(tmp_path / "pki")
+        listen = ["--syslog-relp-tls", f"127.0.0.1:{relp}", "--tls-cert", str(pki["server"]),
+                  "--tls-key", str(pki["server_key"]), "--tls-client-ca", str(pki["ca"])]
+        extra = OMRELP_TLS.format(ca=pki["ca"], cert=pki["client"], key=pki["client_key"])
+        lib = ' tls.tlslib="openssl"'
+    conf.write_text(RSYSLOG_CONF.format(work=work, inport=inport, relp=relp, tls=extra, tlslib=lib))
     data = tmp_path / "data"
-    svc = Serve(data, "--syslog-relp", f"127.0.0.1:{relp}").start()
+    svc = Serve(data, *listen).start()
     rsyslog = subprocess.Popen(["rsyslogd", "-n", "-f", str(conf), "-i", str(work / "pid")],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -123,12 +139,12 @@ def test_rsyslog_omrelp_with_kill_9_mid_stream_loses_nothing(tmp_path: Path) -> 
         wait_for(lambda: svc.spool_rows() >= n // 3, what="a third of the stream spooled", every=0.02)
         svc.kill9()  # mid-stream: rsyslog holds what was not acknowledged
         assert svc.spool_rows() < n, "the stream had ended before the kill: nothing was tested"
-        svc = Serve(data, "--syslog-relp", f"127.0.0.1:{relp}").start()
+        svc = Serve(data, *listen).start()
         wait_for(lambda: svc.query("SELECT COUNT(*) FROM events")[0][0] >= n, timeout=240,
                  what=f"all {n} events stored after the restart")
         time.sleep(2.0)
-        stored = svc.query("SELECT COUNT(*), COUNT(DISTINCT record_id) FROM events")[0]
-        assert stored == (n, n), stored  # nothing lost, nothing stored twice
+        stored = svc.query("SELECT COUNT(*), COUNT(DISTINCT record_id), SUM(trusted) FROM events")[0]
+        assert stored == (n, n, n if tls else 0), stored  # nothing lost, nothing twice; mTLS: authenticated
     finally:
         rsyslog.kill()
         rsyslog.wait(timeout=10)
