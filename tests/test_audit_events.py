@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,7 @@ def test_same_rule_as_the_service_health_alerts(tmp_path: Path) -> None:
     seen = {4776: 10, 4728: 1}
     batch = Batch()
     for eid, n in seen.items():
-        batch.health[("DC01", eid)] = [first, now, "2024-01-01T00:00:00Z", n]
+        batch.health[("DC01", eid)] = [first, now, datetime(2024, 1, 1, tzinfo=UTC), n]
     store.commit_batch(batch)
     alerts = HealthChecker(store, Health(), lambda: {}, 0).evaluate(now)
     service = {a.type.removeprefix("health:") for a in alerts if a.dcs == ["DC01"]}

@@ -6,6 +6,7 @@ the time axis the charts share."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from storekit import pg_database, pg_url, store_url  # noqa: F401 (fixtures)
 
@@ -16,7 +17,7 @@ from dcsentry.web.timeseries import axis_for, dc_rates
 
 def batch(dc: str, eid: int, at: float, n: int) -> Batch:
     b = Batch()
-    b.health[(dc, eid)] = [at, at, "2024-01-01T00:00:00Z", n]
+    b.health[(dc, eid)] = [at, at, datetime(2024, 1, 1, tzinfo=UTC), n]
     return b
 
 
