@@ -16,12 +16,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
+from eventfactory import T0
 from natskit import NatsServer, bus_config, read_store
 from servekit import Serve, frame, wait_for
 from storekit import pg_database, pg_url  # noqa: F401
 from test_relp import RSYSLOG_CONF, _can_connect, _event, _free_port
-
-from eventfactory import T0
 
 pytestmark = [pytest.mark.needs_nats, pytest.mark.needs_pg, pytest.mark.integration]
 
