@@ -24,6 +24,7 @@ from ..activities import Activity, AuthActivity
 from ..activities.status import PASSWORD_RIGHT
 from ..alerts import Alert, Evidence
 from ..config import Detection
+from ..model import iso_utc
 from .base import Incidents, Lru, add_unique, note_auth, plural, trim
 from .baseline import Baseline
 
@@ -198,6 +199,7 @@ class BruteForceDetector:
         if act.account in guessed:
             return ()
         add_unique(guessed, act.account)
+        a.details.setdefault("guessed_at", {})[act.account] = iso_utc(act.time)  # incidents: used only after
         if a.outcome == "Success" and a.details.get("scope") != "source":
             return ()
         a.outcome = "Success"

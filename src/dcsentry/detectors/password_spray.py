@@ -16,6 +16,7 @@ from ..activities import Activity, AuthActivity
 from ..activities.status import PASSWORD_RIGHT
 from ..alerts import Alert, Evidence
 from ..config import Detection
+from ..model import iso_utc
 from .base import Incidents, Lru, add_unique, note_auth, plural
 from .baseline import Baseline
 from .brute_force import BAD_PASSWORD
@@ -76,6 +77,7 @@ class PasswordSprayDetector:
             if act.account in guessed:
                 return ()
             add_unique(guessed, act.account)
+            a.details.setdefault("guessed_at", {})[act.account] = iso_utc(act.time)  # incidents: used only after
             a.outcome, a.severity, a.revision = "Success", "high", a.revision + 1
             return (a,)
         if act.result not in BAD_PASSWORD:

@@ -16,7 +16,7 @@ from ..activities.context import DomainContext
 from ..alerts import Alert
 from ..config import Incidents as IncidentSettings
 from ..model import iso_utc
-from .entities import AlertEntities, Resolver, of_alert, outputs
+from .entities import AlertEntities, Resolver, handed_on_at, of_alert, outputs
 from .model import Incident, IncidentAlert, incident_id
 from .rules import DOMINANCE, FEEDS, SEVERITY_ORDER, STEP_NAMES
 
@@ -146,7 +146,8 @@ class IncidentEngine:
                     f, seen = FEEDS[n], self._seen.get(other)
                     if seen is None or other == aid or f.as_role != role or (f.consumers and a.type not in f.consumers):
                         continue
-                    if e >= seen.start and s - seen.end <= feed_win:
+                    since = handed_on_at(seen.alert, f.output, key, self.resolver) or seen.start
+                    if e >= since and s - seen.end <= feed_win:
                         out.append((other, f"{f.why}: {key}"))
         for f in FEEDS:  # a as the producer of what an earlier-seen alert used
             if f.producer != a.type:
@@ -156,7 +157,8 @@ class IncidentEngine:
                     o = self._seen[other]
                     if other == aid or (f.consumers and o.alert.type not in f.consumers):
                         continue
-                    if o.end >= s and o.start - e <= feed_win:
+                    since = handed_on_at(a, f.output, key, self.resolver) or s
+                    if o.end >= since and o.start - e <= feed_win:
                         out.append((other, f"{f.why}: {key}"))
         return sorted(out)  # the reasons recorded do not depend on set order
 

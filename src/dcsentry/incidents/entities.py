@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from ..activities.context import DomainContext, account_name, short_host
 from ..alerts import Alert
@@ -94,6 +95,20 @@ def of_alert(a: Alert, r: Resolver) -> AlertEntities:
     for s in (e.actors, e.targets, e.sources, e.target_hosts):
         s.discard("")
     return e
+
+
+def handed_on_at(a: Alert, output: str, key: str, r: Resolver) -> float | None:
+    """When `a` handed the account `key` on, where it says (the guess of a spray or a brute force that
+    grew for hours): an alert that ended before then cannot have used it."""
+    if output != "guessed_accounts":
+        return None
+    for name, at in ((a.details or {}).get("guessed_at") or {}).items():
+        if r.account(name) == key and isinstance(at, str):
+            try:
+                return datetime.fromisoformat(at).timestamp()
+            except ValueError:
+                return None
+    return None
 
 
 def outputs(a: Alert, e: AlertEntities, output: str, r: Resolver) -> set[str]:
