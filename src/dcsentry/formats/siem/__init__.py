@@ -54,11 +54,14 @@ def _leef_parse(msg: Message) -> WindowsEvent:
     raise NotWindows("LEEF is QRadar's format for other devices, not a Windows layout")
 
 
-LAYOUTS: dict[str, Layout] = {}
+LAYOUTS: dict[str, Layout] = {}  # change it through register() only (detect_layout's shortcut)
+_builtin = False  # LAYOUTS holds exactly the built-in layouts, in their order
 
 
 def register(layout: Layout) -> None:
     """Add (or replace) a layout; layouts are tried in the order they were registered."""
+    global _builtin
+    _builtin = False
     LAYOUTS[layout.name] = layout
 
 
@@ -73,10 +76,25 @@ for _layout in (
     Layout("splunk", splunk.detect, splunk.parse),
 ):
     register(_layout)
+_builtin = True
+_XML, _CEF, _LEEF, _RSA, _SNARE, _JSON = (LAYOUTS[n] for n in ("event-xml", "cef", "leef", "rsa", "snare", "json"))
 
 
 def detect_layout(body: str) -> Layout | None:
     """The first layout that claims the message body (the text after the syslog header)."""
+    if _builtin:  # the same tests in the same order, without a call per layout for the usual ones
+        if body.startswith("<Event"):
+            return _XML
+        if "CEF:" in body[:256]:
+            return _CEF
+        if body.startswith("LEEF:"):
+            return _LEEF
+        if "RsaSA" in body[:64]:
+            return _RSA
+        if "MSWinEventLog" in body[:213] and snare.detect(body):
+            return _SNARE
+        if body.startswith(("{", "@cee:")):
+            return _JSON
     for layout in LAYOUTS.values():
         if layout.detect(body):
             return layout

@@ -14,6 +14,7 @@ sets it) else `dhost` (the DC, in the MDI layout).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ...model import WindowsEvent
 from . import messagetext
@@ -43,7 +44,12 @@ _LONG = {
     **{f"deviceCustomNumber{i}": f"cn{i}" for i in range(1, 4)},
     **{f"deviceCustomNumber{i}Label": f"cn{i}Label" for i in range(1, 4)},
 }
-_CUSTOM = re.compile(r"(?:cs[1-6]|cn[1-3]|c6a[1-4]|cfp[1-4]|flexString[12]|flexNumber[12]|deviceCustomDate[12])")
+# The custom fields that carry a label (`cs4` + `cs4Label`): a set, tested once per extension key.
+_CUSTOM = frozenset([*(f"cs{i}" for i in range(1, 7)), *(f"cn{i}" for i in range(1, 4)),
+                     *(f"c6a{i}" for i in range(1, 5)), *(f"cfp{i}" for i in range(1, 5)),
+                     "flexString1", "flexString2", "flexNumber1", "flexNumber2", "deviceCustomDate1",
+                     "deviceCustomDate2"])
+_HEADER = re.compile(r"([^|\\]*(?:\\.[^|\\]*)*)\|" * 7, re.S)  # _FIELD seven times, in one match
 # Labels ArcSight uses that are not the message's own wording.
 _EXTRA_LABELS = {"reason or error code": "Status", "error code": "Status", "logon guid": "LogonGuid",
                  "authentication package name": "AuthenticationPackageName", "process id": "ProcessId",
@@ -68,30 +74,44 @@ def detect(body: str) -> bool:
     return "CEF:" in body[:256]
 
 
+def _unescape_one(m: re.Match[str]) -> str:
+    return _ESCAPES.get(m.group(1), m.group(1))
+
+
 def _unescape(v: str) -> str:
-    return _UNESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), v) if "\\" in v else v
+    return _UNESCAPE.sub(_unescape_one, v) if "\\" in v else v
 
 
 def split_cef(text: str) -> tuple[list[str], dict[str, str]]:
     """The seven header fields (unescaped) and the extension as key -> value (unescaped)."""
-    cuts: list[int] = []
-    while len(cuts) < 7:
-        m = _FIELD.match(text, cuts[-1] if cuts else 0)
-        if m is None:
-            break
-        cuts.append(m.end())
-    if len(cuts) < 7:
+    m = _HEADER.match(text)
+    if m is None:
+        cuts: list[int] = []
+        while len(cuts) < 7:
+            f = _FIELD.match(text, cuts[-1] if cuts else 0)
+            if f is None:
+                break
+            cuts.append(f.end())
         raise BadMessage(f"CEF: header has {len(cuts) + 1} of its 8 pipe-separated parts")
-    bounds = [0, *cuts]
-    header = [_unescape(text[bounds[i]:bounds[i + 1] - 1]) for i in range(7)]
-    ext_text = text[cuts[6]:]
-    keys = list(_EXT_KEY.finditer(ext_text))
+    header = [_unescape(f) for f in m.groups()]
+    # re.split gives [before the first key, key, value, key, value, ...]: each value runs to the next key
+    parts = _EXT_KEY.split(text[m.end():])
     ext: dict[str, str] = {}
-    for i, k in enumerate(keys):
-        end = keys[i + 1].start() if i + 1 < len(keys) else len(ext_text)
-        name = _LONG.get(k.group(1), k.group(1))
-        ext.setdefault(name, _unescape(ext_text[k.end():end].rstrip()))
+    for key, v in zip(parts[1::2], parts[2::2]):
+        name = _LONG.get(key, key)
+        if name not in ext:
+            v = v.rstrip()
+            ext[name] = _UNESCAPE.sub(_unescape_one, v) if "\\" in v else v
     return header, ext
+
+
+@lru_cache(maxsize=1024)
+def _tables(eid: int) -> tuple[bool, frozenset[str], dict[str, str]]:
+    """Per event id (the catalogue is fixed): is it known, its EventData names, field by label."""
+    spec = spec_for(eid)
+    fields = frozenset(spec.fields) if spec else frozenset()
+    return spec is not None, fields, {**{k: f for k, f in _EXTRA_LABELS.items() if f in fields},
+                                      **messagetext.label_fields(eid)}
 
 
 def parse(msg: Message) -> WindowsEvent:
@@ -103,14 +123,14 @@ def parse(msg: Message) -> WindowsEvent:
     sig_provider, _, sig_id = signature.rpartition(":")
     eid = event_id_of(ext.get("externalId"), sig_id, signature)
     labels = {ext[f"{k}Label"].strip().lower(): v for k, v in ext.items()
-              if _CUSTOM.fullmatch(k) and f"{k}Label" in ext}
-    spec = spec_for(eid)
-    fields = frozenset(spec.fields) if spec else frozenset()
+              if k in _CUSTOM and f"{k}Label" in ext}
+    known, fields, by_label = _tables(eid)
     data: dict[str, str] = {}
     for k, v in ext.items():  # 1. raw EventData
-        if k.startswith("ad.") and (k[3:] in fields or (spec is None and k[3:] not in _AD_META)):
-            data.setdefault(k[3:], v)
-    by_label = {**{k: f for k, f in _EXTRA_LABELS.items() if f in fields}, **messagetext.label_fields(eid)}
+        if k.startswith("ad."):
+            f = k[3:]
+            if (f in fields or (not known and f not in _AD_META)) and f not in data:
+                data[f] = v
     for label, v in labels.items():  # 2. labelled custom fields
         field = by_label.get(label)
         if field is not None:

@@ -148,8 +148,12 @@ def _compiled(event_id: int) -> tuple[re.Pattern[str], frozenset[str], dict[tupl
         if len(targets) == 1:
             table[(None, label)] = next(iter(targets))
     labels = {label for _, entries in sections for label, _, _ in entries} | headers
-    alternation = "|".join(re.escape(x) for x in sorted(labels, key=len, reverse=True))
-    return re.compile(rf"(?<![^\s.])({alternation}):"), headers, table
+    # A label starts the text or follows whitespace or a dot. The test sits after each label's first
+    # character (a look-behind over two) so every alternative starts with a literal: the regex engine
+    # then skips to the positions holding a label's first letter (3x faster than testing each one).
+    alternation = "|".join(re.escape(x[0]) + r"(?<![^\s.].)" + re.escape(x[1:])
+                           for x in sorted(labels, key=len, reverse=True))
+    return re.compile(rf"({alternation}):"), headers, table
 
 
 def has_template(event_id: int) -> bool:
@@ -172,17 +176,16 @@ def fields_from_text(event_id: int, text: str) -> dict[str, str]:
     pattern, headers, table = _compiled(event_id)
     out: dict[str, str] = {}
     section: str | None = None
-    matches = list(pattern.finditer(text))
-    for i, m in enumerate(matches):
-        label = m.group(1)
+    parts = pattern.split(text)  # [text before the first label, label, its value text, label, ...]
+    for i in range(1, len(parts), 2):
+        label = parts[i]
         if label in headers:
             section = label
             continue
         hit = table.get((section, label)) or table.get((None, label))
         if hit is None or hit[0] in out:
             continue
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        out[hit[0]] = _clip(text[m.end():end], hit[1])
+        out[hit[0]] = _clip(parts[i + 1], hit[1])
     return out
 
 
