@@ -14,19 +14,38 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
+from typing import NamedTuple
 
 BATCH = 256
 PIPE_SIZE = 1 << 20
 DEFAULT_STALL = float(os.environ.get("DCSENTRY_EVTX_STALL", "20"))
 
 
-def _sender(conn: Connection, decode: tuple[str, str | None] | None) -> Callable[[list], None]:
+class Lines(NamedTuple):
+    """Ask a helper for finished `events --jsonl` lines (formats/evtx.py `encode_lines`) of the
+    events of `source` whose id is in `ids` (all if None): the reader then only writes bytes, so
+    `--jobs N` helpers keep N cores busy, and the parser's JSON never crosses a pipe."""
+
+    source: str
+    member: str | None
+    ids: frozenset[int] | None
+
+
+Decode = tuple[str, str | None] | Lines | None
+
+
+def _sender(conn: Connection, decode: Decode) -> Callable[[list], None]:
     """How a batch of records goes back: as the parser's JSON, or (`decode` = the events' source and
     member) decoded here into `WindowsEvent`s, msgpack-encoded, with the records that did not decode.
     Decoding here moves the reader's largest cost off the process that detects (`hunt`), and the
-    msgpack is half the size of the JSON it replaces on the pipe."""
+    msgpack is half the size of the JSON it replaces on the pipe. With `Lines`: as JSON lines."""
     if decode is None:
         return lambda batch: conn.send(("batch", batch))
+    if isinstance(decode, Lines):
+        from .evtx import encode_lines
+
+        want = decode
+        return lambda batch: conn.send(encode_lines(batch, want))
     import msgspec
 
     from .evtx import decode_records
@@ -122,7 +141,7 @@ class NativeParser:
             self._idle.setdefault(os.getpid(), []).append(self)
 
     @classmethod
-    def prefetch(cls, path: str, threads: int = 0, decode: tuple[str, str | None] | None = None) -> None:
+    def prefetch(cls, path: str, threads: int = 0, decode: Decode = None) -> None:
         """Ask a helper for `path` now, so that it parses while the reader finishes the file before:
         read one after another, each small file otherwise left the helper idle while the reader
         detected, then the reader idle while the helper parsed the next (`hunt` on the corpus x10:
@@ -136,7 +155,7 @@ class NativeParser:
 
     @classmethod
     def parse(cls, path: str, threads: int = 0, stall: float | None = None,
-              decode: tuple[str, str | None] | None = None) -> Iterator[tuple]:
+              decode: Decode = None) -> Iterator[tuple]:
         """`records` of a helper that is this reader's alone until the file is done."""
         helper = cls._ahead.pop((os.getpid(), path, threads, decode), None)
         asked = helper is not None
@@ -147,7 +166,24 @@ class NativeParser:
         finally:
             helper.release()
 
-    def _request(self, path: str, threads: int, decode: tuple[str, str | None] | None) -> None:
+    def begin(self, path: str, threads: int = 0, decode: Decode = None) -> Connection:
+        """Ask for `path` and return the connection to wait on, for a reader that multiplexes several
+        helpers (sources/parallel.py); `receive` each message once it is readable."""
+        self._request(path, threads, decode)
+        assert self.conn is not None
+        return self.conn
+
+    def receive(self) -> tuple:
+        """One message of `begin`'s file (see `records`). After "done" or "fatal" the helper is free
+        again (`release`); after a crash it is gone. A stall is the caller's to judge (`kill`)."""
+        assert self.conn is not None
+        try:
+            return self.conn.recv()
+        except EOFError:  # the helper died (a native crash)
+            self.kill()
+            return ("fatal", "the EVTX parser process died")
+
+    def _request(self, path: str, threads: int, decode: Decode) -> None:
         if self.proc is None or not self.proc.is_alive():
             self._start()
         assert self.requests is not None
@@ -177,7 +213,7 @@ class NativeParser:
         self.proc = self.conn = self.requests = None
 
     def records(self, path: str, threads: int = 0, stall: float | None = None,
-                decode: tuple[str, str | None] | None = None, asked: bool = False) -> Iterator[tuple]:
+                decode: Decode = None, asked: bool = False) -> Iterator[tuple]:
         """("batch", [(record_no, json, timestamp)...]) or, with `decode` = (source, member), ("events",
         msgpack of [WindowsEvent], [(record_no, why it did not decode)], last record_no) / ("error", msg) /
         ("fatal", msg) / ("stalled",). `asked`: the request was sent already (`prefetch`)."""
