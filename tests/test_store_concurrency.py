@@ -22,6 +22,7 @@ from storekit import pg_database, pg_url, store_url  # noqa: F401 (fixtures)
 
 T0 = datetime(2024, 1, 18, 5, 4, 59, tzinfo=timezone.utc)
 BATCHES = 30
+T_LAST = datetime(2024, 1, 18, 6, 0, tzinfo=timezone.utc)  # the last event time a health mark carries
 
 
 def batch(i: int) -> Batch:
@@ -33,7 +34,7 @@ def batch(i: int) -> Batch:
         a.key = f"WS{i}|user{k}"
         a.start = T0 + timedelta(minutes=i)
         alerts[a.id] = a
-    return Batch(events=events, alerts=alerts, health={("DC1", 4776): [1.0, 2.0 + i, "t", 1]}, progress={f"w{i % 4}": i})
+    return Batch(events=events, alerts=alerts, health={("DC1", 4776): [1.0, 2.0 + i, T_LAST, 1]}, progress={f"w{i % 4}": i})
 
 
 def _open(url: str, folder: str, go: "mp.synchronize.Event", out: "mp.Queue") -> None:
@@ -89,7 +90,7 @@ def test_overlapping_batches_from_two_writers_store_everything_once(store_url, t
     assert store.count("alerts") == BATCHES * 2
     assert store.count("outbox") == BATCHES * 2  # the second writer's identical alert queues nothing
     assert store.dc_health() == [{"dc": "DC1", "event_id": 4776, "first_seen": 1.0, "last_seen": 2.0 + BATCHES - 1,
-                                  "last_event_utc": "t", "count": 2 * BATCHES}]
+                                  "last_event_utc": T_LAST.isoformat(), "count": 2 * BATCHES}]
     assert {n: store.progress(n) for n in ("w0", "w1", "w2", "w3")}.keys() == {"w0", "w1", "w2", "w3"}
     store.close()
 

@@ -59,7 +59,7 @@ class AccountEnumerationDetector:
                                              start=act.time.fromtimestamp(win[0][0], act.time.tzinfo))
             a.count = len(win)
             a.details["unknown_names"] = sorted(names)[:200]
-            known = self.known.get(src) or {}
+            known: dict[str, float] = self.known.get(src) or {}
             for name, kt in known.items():
                 if kt >= win[0][0] - self.cfg.window:
                     add_unique(a.details.setdefault("existing_names", []), name)
