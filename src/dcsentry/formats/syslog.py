@@ -62,6 +62,7 @@ class SyslogHeader:
             if m is None:
                 self._time = None
             else:
+                # without `now`, an RFC 3164 year is chosen by the clock at this first read, not at the split
                 self._time = _iso(m) if m.re is _ISO else _rfc3164_time(m, now or datetime.now(UTC))
         return self._time
 
