@@ -21,7 +21,7 @@ from eventfactory import T0
 from natskit import NatsServer, bus_config, read_store
 from servekit import Serve, frame, wait_for
 from storekit import pg_database, pg_url  # noqa: F401
-from test_relp import RSYSLOG_CONF, _can_connect, _event, _free_port
+from test_relp import RSYSLOG_CONF, _free_port, send_through_rsyslog
 
 pytestmark = [pytest.mark.needs_nats, pytest.mark.needs_pg, pytest.mark.integration]
 
@@ -56,11 +56,7 @@ def test_omrelp_into_an_ingest_node_killed_mid_stream_and_sender_binding(tmp_pat
         return read_store(pg_url, "SELECT COUNT(*) FROM events")[0][0]
 
     try:
-        wait_for(lambda: _can_connect(inport), what="rsyslog's imtcp input", timeout=30)
-        with socket.create_connection(("127.0.0.1", inport), timeout=30) as s:
-            for start in range(0, n, 2000):
-                s.sendall(b"".join(b"<13>1 2024-03-04T09:00:00Z dc01 winlogbeat - - - " + _event(i) + b"\n"
-                                   for i in range(start, min(n, start + 2000))))
+        send_through_rsyslog(inport, n)
         wait_for(lambda: stored() >= n // 5, what="a fifth of the stream stored", timeout=120, every=0.05)
         ingest.kill9()  # mid-stream: rsyslog keeps what JetStream had not acknowledged
         assert stored() < n, "the stream had ended before the kill: nothing was tested"

@@ -17,11 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dcsentry.sources.syslog.relp import RelpError, parse_frames, response
 from eventfactory import T0
 from pki import make_pki
 from servekit import Serve, wait_for
-
-from dcsentry.sources.syslog.relp import RelpError, parse_frames, response
 
 
 def test_frames_are_cut_where_their_length_says() -> None:
@@ -131,11 +130,7 @@ def test_rsyslog_omrelp_with_kill_9_mid_stream_loses_nothing(tmp_path: Path, tls
     rsyslog = subprocess.Popen(["rsyslogd", "-n", "-f", str(conf), "-i", str(work / "pid")],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: _can_connect(inport), what="rsyslog's imtcp input", timeout=30)
-        with socket.create_connection(("127.0.0.1", inport), timeout=30) as s:
-            for start in range(0, n, 2000):
-                s.sendall(b"".join(b"<13>1 2024-03-04T09:00:00Z dc01 winlogbeat - - - " + _event(i) + b"\n"
-                                   for i in range(start, min(n, start + 2000))))
+        send_through_rsyslog(inport, n)
         wait_for(lambda: svc.spool_rows() >= n // 3, what="a third of the stream spooled", every=0.02)
         svc.kill9()  # mid-stream: rsyslog holds what was not acknowledged
         assert svc.spool_rows() < n, "the stream had ended before the kill: nothing was tested"
@@ -149,6 +144,15 @@ def test_rsyslog_omrelp_with_kill_9_mid_stream_loses_nothing(tmp_path: Path, tls
         rsyslog.kill()
         rsyslog.wait(timeout=10)
         assert svc.stop() == 0
+
+
+def send_through_rsyslog(inport: int, n: int) -> None:
+    """Events 0..n-1 into rsyslog's imtcp input, LF-framed, once it listens (omrelp forwards them)."""
+    wait_for(lambda: _can_connect(inport), what="rsyslog's imtcp input", timeout=30)
+    with socket.create_connection(("127.0.0.1", inport), timeout=30) as s:
+        for start in range(0, n, 2000):
+            s.sendall(b"".join(b"<13>1 2024-03-04T09:00:00Z dc01 winlogbeat - - - " + _event(i) + b"\n"
+                               for i in range(start, min(n, start + 2000))))
 
 
 def _can_connect(port: int) -> bool:
