@@ -54,3 +54,24 @@ def test_typed_rows_round_trip() -> None:
     b.rows("golden-ticket.accounts", TicketProfile).touch("eve", lambda: TicketProfile(5.0)).aes += 1
     again = Baseline.load(b.dump()).rows("golden-ticket.accounts", TicketProfile)
     assert again["eve"] == TicketProfile(5.0, 1, 0)
+
+
+def test_recent_set_keeps_the_last_distinct_keys() -> None:
+    from dcsentry.lru import RecentSet
+
+    seen: RecentSet[str] = RecentSet(3)
+    for k in ("a", "b", "a", "c"):  # adding a key it holds changes nothing
+        seen.add(k)
+    assert len(seen) == 3 and "a" in seen
+    seen.add("d")  # "a" came first: forgotten
+    assert "a" not in seen and all(k in seen for k in "bcd")
+
+
+def test_drop_idle_stops_at_the_first_active_key() -> None:
+    lru: Lru[str, float] = Lru()
+    for k, t in (("old", 1.0), ("mid", 5.0), ("new", 9.0)):
+        lru.put(k, t)
+    assert lru.drop_idle(4.0, float) == ["old"]
+    assert list(lru) == ["mid", "new"]
+    lru.put("mid", 20.0)  # touched again: now the most recent, so "new" is looked at first
+    assert lru.drop_idle(10.0, float) == ["new"] and list(lru) == ["mid"]

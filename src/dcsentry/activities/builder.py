@@ -9,7 +9,6 @@ stream's clock has moved past the window: nothing waits unbounded.
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from typing import Any
 
 from ..catalogue import GROUP_ADD_IDS, GROUP_REMOVE_IDS, GROUP_SCOPE, NTLM_CHANNEL, NTLM_DC_AUDIT_IDS
 from ..model import WindowsEvent
@@ -23,6 +22,7 @@ from .sensitive import SensitiveGroups
 from .status import kerberos_result, ntstatus_result
 
 _MAX_PENDING = 100_000
+_KEEP = 60.0  # seconds an unmatched 8004 or a failure's first view is kept (DCs' events arrive out of order)
 _RELEVANT = frozenset({4776, 4625, 4768, 4771, 7045, 4697} | GROUP_ADD_IDS | GROUP_REMOVE_IDS | NTLM_DC_AUDIT_IDS)
 
 
@@ -46,11 +46,13 @@ class ActivityBuilder:
         self._relevant = _RELEVANT | frozenset(self._readers_by_id)
         self.sensitive = sensitive or SensitiveGroups()
         self.join_window = join_window
-        self._pending: dict[tuple, deque] = {}  # 4776 waiting for its 8004: key -> [t, act, done]
+        # Per key a short list, not a deque: a deque is ~600 bytes empty and there is one key per
+        # (DC, account, workstation) seen in the last minute (tens of thousands at wire speed).
+        self._pending: dict[tuple, list[list]] = {}  # 4776 waiting for its 8004: key -> [t, act, done, key]
         self._order: deque[list] = deque()  # the same entries, oldest first
-        self._servers: OrderedDict[tuple, deque] = OrderedDict()  # 8004 waiting for its 4776
-        self._ntlm_seen: OrderedDict[tuple, deque] = OrderedDict()  # 4776 failures a 4625 may repeat
-        self._services_seen: OrderedDict[tuple, deque] = OrderedDict()  # 7045/4697 a twin may repeat
+        self._servers: OrderedDict[tuple, list] = OrderedDict()  # 8004 waiting for its 4776
+        self._ntlm_seen: OrderedDict[tuple, list] = OrderedDict()  # 4776 failures a 4625 may repeat
+        self._services_seen: OrderedDict[tuple, list] = OrderedDict()  # 7045/4697 a twin may repeat
         self.clock: float = 0.0
         self._swept: float = 0.0
         self.joined = 0
@@ -124,16 +126,20 @@ class ActivityBuilder:
         key = (dc, act.account_key, act.source_host)
         waiting = self._servers.get(key)
         while waiting and waiting[0][0] < t - self.join_window:
-            waiting.popleft()
+            del waiting[0]
         if waiting:
-            _, server, evid = waiting.popleft()
+            _, server, evid = waiting.pop(0)
             act.server = server
             act.evidence.append(evid)
             self.joined += 1
             out.append(act)
             return
-        entry = [t, act, False]
-        self._pending.setdefault(key, deque()).append(entry)
+        entry = [t, act, False, key]
+        waiting = self._pending.get(key)
+        if waiting is None:
+            self._pending[key] = [entry]
+        else:
+            waiting.append(entry)
         self._order.append(entry)
         while len(self._order) > _MAX_PENDING:
             self._emit(self._order.popleft(), out)
@@ -145,8 +151,6 @@ class ActivityBuilder:
         server = _host(d.get("SChannelName", ""))
         key = (dc, d.get("UserName", "").lower(), _host(d.get("WorkstationName", "")))
         waiting = self._pending.get(key)
-        while waiting and waiting[0][2]:
-            waiting.popleft()
         if waiting:
             for entry in waiting:
                 if not entry[2] and abs(t - entry[0]) <= self.join_window:
@@ -156,20 +160,36 @@ class ActivityBuilder:
                     self.joined += 1
                     self._emit(entry, out)
                     return
-        self._remember(self._servers, key, (t, server, evidence_of(ev)))
+        self._remember(self._servers, key, (t, server, evidence_of(ev)), t)
 
-    def _remember(self, table: OrderedDict, key: tuple, item: object) -> None:
+    def _remember(self, table: OrderedDict, key: tuple, item: tuple, t: float) -> None:
+        """Keep `item` (its time first) under `key` for a minute: a key seen every few seconds (a
+        phone retrying an old password) would otherwise hold its last 256 items for ever."""
         q = table.get(key)
         if q is None:
-            q = table[key] = deque(maxlen=256)
-        q.append(item)
+            table[key] = [item]
+        else:
+            while q and (q[0][0] < t - _KEEP or len(q) >= 256):
+                del q[0]
+            q.append(item)
         if len(table) > _MAX_PENDING:
             table.popitem(last=False)
 
     def _emit(self, entry: list, out: list[Activity]) -> None:
+        """Hand on a 4776 (joined, or its wait is over) and drop it from its key's waiting list:
+        `_pending` holds only what still waits (done entries kept there grew without bound for a
+        key seen at least once a minute, found by the memory soak)."""
         if not entry[2]:
             entry[2] = True
             out.append(entry[1])
+            waiting = self._pending.get(entry[3])
+            if waiting is not None:
+                for i, e in enumerate(waiting):
+                    if e is entry:
+                        del waiting[i]
+                        break
+                if not waiting:
+                    del self._pending[entry[3]]
 
     def _release(self, before: float) -> list[Activity]:
         out: list[Activity] = []
@@ -183,8 +203,8 @@ class ActivityBuilder:
             self._pending.clear()
         if before - self._swept > 60 or before == float("inf"):
             self._swept = before
-            for table in (self._servers, self._ntlm_seen, self._services_seen, self._pending):
-                for key in [k for k, q in table.items() if not q or _time_of(q[-1]) < before - 60]:
+            for table in (self._servers, self._ntlm_seen, self._services_seen):
+                for key in [k for k, q in table.items() if not q or q[-1][0] < before - _KEEP]:
                     del table[key]
         return out
 
@@ -219,7 +239,7 @@ class ActivityBuilder:
                 if other != eid and abs(t - t0) <= 2.0:
                     del seen[i]
                     return True
-        self._remember(table, key, (t, eid))
+        self._remember(table, key, (t, eid), t)
         return False
 
     def _group(self, ev: WindowsEvent) -> GroupChange:
@@ -244,7 +264,3 @@ class ActivityBuilder:
         return ServiceCreation(ev.time, _short(ev.computer), d.get("ServiceName", ""), d.get("ImagePath", ""),
                                d.get("ServiceType", ""), d.get("StartType", ""), d.get("AccountName", ""),
                                ev.user_sid, None, [evidence_of(ev)])
-
-
-def _time_of(item: float | tuple[Any, ...] | list[Any]) -> float:
-    return item[0] if isinstance(item, (tuple, list)) else float(item)

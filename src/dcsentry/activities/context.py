@@ -184,9 +184,14 @@ class LogonLogons:
     def __init__(self, keep: float = 12 * 3600.0) -> None:
         self.keep = keep
         self._by_id: Lru[tuple[str, str], tuple[float, Logon]] = Lru(_SESSIONS_CAP)
+        self._expired = 0.0  # event time of the last expiry
 
     def add(self, s: Logon) -> None:
-        self._by_id.put((s.host, s.logon_id.lower()), (s.time.timestamp(), s))
+        t = s.time.timestamp()
+        self._by_id.put((s.host, s.logon_id.lower()), (t, s))
+        if t - self._expired > 60:  # sessions past `keep` go as time moves, not only at the cap
+            self._expired = t
+            self.expire(t)
 
     def get(self, host: str, logon_id: str, now: float | None = None) -> Logon | None:
         if not logon_id or logon_id in ("-", "0x0", "0x3e7", "0x3e4", "0x3e5"):

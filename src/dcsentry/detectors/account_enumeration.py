@@ -13,10 +13,14 @@ from collections.abc import Iterable
 from ..activities import Activity, AuthActivity
 from ..alerts import Alert, Evidence
 from ..config import Detection
-from .base import Incidents, Lru, add_unique, note_auth, plural, trim
+from .base import Incidents, Lru, add_unique, last_time, note_auth, plural, trim
 
 TYPE = "account-enumeration"
 KNOWN_PER_SOURCE = 1_000  # existing names remembered per source (newest kept)
+
+
+def _newest(names: Lru[str, float]) -> float:
+    return names[next(reversed(names))] if names else float("-inf")
 
 
 class AccountEnumerationDetector:
@@ -40,7 +44,12 @@ class AccountEnumerationDetector:
             return ()
         src, t = act.source, act.time.timestamp()
         if act.result != "no-such-user":
-            self.known.touch(src, lambda: Lru(KNOWN_PER_SOURCE)).put(act.account, t)
+            # read only for names told "you exist" within two windows of an alert's first unknown name
+            horizon = t - 2 * self.cfg.window
+            existing = self.known.touch(src, lambda: Lru(KNOWN_PER_SOURCE))
+            existing.put(act.account, t)
+            existing.drop_idle(horizon, float)
+            self.known.drop_idle(horizon, _newest)
             a = self.incidents.current(TYPE, src, act.time)
             if a is not None and act.account not in a.details.get("existing_names", []):
                 add_unique(a.details.setdefault("existing_names", []), act.account)
@@ -50,6 +59,7 @@ class AccountEnumerationDetector:
         win = self.unknown.touch(src, lambda: deque(maxlen=50_000))
         win.append((t, act.account_key, act.evidence))
         trim(win, t, self.cfg.window)
+        self.unknown.drop_idle(t - self.cfg.window, last_time)
         open_ = self.incidents.current(TYPE, src, act.time)
         if open_ is None:
             names = {n for _, n, _ in win}

@@ -12,8 +12,8 @@ from ..alerts import ALERT_TYPES, Alert, Evidence
 from ..config import Detection
 from ..lru import MAX_KEYS, Lru
 
-__all__ = ["MAX_KEYS", "Configurable", "Detector", "Incidents", "LearningClock", "Lru", "add_unique", "note_auth",
-           "plural", "trim"]
+__all__ = ["MAX_KEYS", "Configurable", "Detector", "Incidents", "LearningClock", "Lru", "add_unique", "last_time",
+           "note_auth", "plural", "trim"]
 
 
 class Detector(Protocol):
@@ -26,6 +26,11 @@ class Configurable(Protocol):
     the engine's updated settings through `configure` (DetectionEngine.update_lists)."""
 
     def configure(self, cfg: Detection) -> None: ...
+
+
+def last_time(window: deque) -> float:
+    """The time of a (time, ...) window's newest entry; an empty window is idle since ever."""
+    return window[-1][0] if window else float("-inf")
 
 
 def trim(window: deque, now: float, span: float) -> None:
@@ -41,6 +46,9 @@ class Incidents:
         self.gap = cfg.incident_gap
         self.max_evidence = cfg.max_evidence
         self._open: Lru[tuple[str, str], Alert] = Lru()
+        # An alert no activity grew for `gap` is over; it is kept a day longer so a slow spray that
+        # comes back with the same start grows it instead of raising its twin, then forgotten.
+        self.keep = self.gap + 86400.0
 
     def current(self, type_: str, key: str, t: datetime) -> Alert | None:
         a = self._open.get((type_, key))
@@ -61,6 +69,7 @@ class Incidents:
             a = Alert(type=type_, key=key, title=at.title, description="", severity=at.severity,
                       technique=at.technique, start=start or t, end=t, count=0, learning=learning)
             self._open.put((type_, key), a)
+            self._open.drop_idle(t.timestamp() - self.keep, _end_of)
         else:
             a.revision += 1
             if t > a.end:
@@ -69,6 +78,10 @@ class Incidents:
             if len(a.evidence) < self.max_evidence:
                 a.evidence.append(e)
         return a
+
+
+def _end_of(a: Alert) -> float:
+    return a.end.timestamp()
 
 
 def note_auth(a: Alert, act: AuthActivity, source: str) -> None:

@@ -11,6 +11,7 @@ import msgspec
 from .base import LearningClock, Lru
 
 _CAP = 500_000
+AUTH_FORGET = 30 * 86400.0  # an (account, source) pair with no success for this long is no longer "usual"
 R = TypeVar("R", bound=msgspec.Struct)
 
 
@@ -48,8 +49,8 @@ class Baseline:
         return (account, source) in self.auth_from
 
     def learn_auth(self, account: str, source: str, t: float) -> None:
-        self.auth_from.touch((account, source), lambda: t)
-        self.auth_from[(account, source)] = t
+        self.auth_from.put((account, source), t)
+        self.auth_from.drop_idle(t - AUTH_FORGET, float)
 
     def learned_group_change(self, actor: str, group: str) -> bool:
         return (actor, group) in self.group_changes

@@ -25,7 +25,7 @@ from ..activities.status import PASSWORD_RIGHT
 from ..alerts import Alert, Evidence
 from ..config import Detection
 from ..model import iso_utc
-from .base import Incidents, Lru, add_unique, note_auth, plural, trim
+from .base import Incidents, Lru, add_unique, last_time, note_auth, plural, trim
 from .baseline import Baseline
 
 BAD_PASSWORD = frozenset({"wrong-password", "bad-credentials"})
@@ -76,6 +76,10 @@ class SourceWindow:
             del self.counts[key]
 
 
+def _last_of(src: SourceWindow) -> float:
+    return last_time(src.items)
+
+
 class BruteForceDetector:
     accepts = (AuthActivity,)  # the engine hands it nothing else
 
@@ -116,6 +120,7 @@ class BruteForceDetector:
         win = self.windows.touch(key, deque)
         win.append((t, act.evidence))
         trim(win, t, self.cfg.window)
+        self.windows.drop_idle(t - self.cfg.window, last_time)  # pairs that failed once, long ago
         open_ = self.incidents.current(TYPE, key, act.time)
         if open_ is None and len(win) < self.cfg.threshold:
             return ()
@@ -145,6 +150,7 @@ class BruteForceDetector:
         src = self.sources.touch(act.source, SourceWindow)
         src.add(t, act.account_key, act.account, act.evidence, act.protocol)
         src.trim(t, self.cfg.window)
+        self.sources.drop_idle(t - self.cfg.window, _last_of)
         accounts = len(src.counts)
         if src.total < self.cfg.source_threshold or accounts < 2 or src.total <= self.spray_max * accounts:
             return ()

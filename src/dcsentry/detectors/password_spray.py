@@ -17,7 +17,7 @@ from ..activities.status import PASSWORD_RIGHT
 from ..alerts import Alert, Evidence
 from ..config import Detection
 from ..model import iso_utc
-from .base import Incidents, Lru, add_unique, note_auth, plural
+from .base import Incidents, Lru, add_unique, last_time, note_auth, plural
 from .baseline import Baseline
 from .brute_force import BAD_PASSWORD
 
@@ -53,12 +53,19 @@ class PasswordSprayDetector:
         """Sources never alerted on (`exclude_sources`, also changed at run time)."""
         self.exclude = {s.upper() for s in cfg.exclude_sources}
 
-    def _stats(self, hits: dict[str, AccountTries], now: float, span: float) -> tuple[int, int]:
+    def _stats(self, hits: dict[str, AccountTries], now: float, span: float, prune: bool = False) -> tuple[int, int]:
+        """Accounts tried within `span` and their tries; with `prune`, those tried before it are
+        forgotten (nothing reads them again: a new try starts a new run)."""
         accounts = tries = 0
-        for h in hits.values():
+        stale: list[str] = []
+        for k, h in hits.items():
             if h.last >= now - span:
                 accounts += 1
                 tries += h.tries
+            elif prune:
+                stale.append(k)
+        for k in stale:
+            del hits[k]
         return accounts, tries
 
     def on_activity(self, act: Activity) -> Iterable[Alert]:
@@ -88,6 +95,9 @@ class PasswordSprayDetector:
         hits = self.sources.touch(src, dict)
         tried = self.tried.touch(src, lambda: deque(maxlen=self.max_evidence))
         tried.append((t, act.evidence))
+        for idle in self.tried.drop_idle(t - self.cfg.slow_window, last_time):  # no try for a day
+            self.sources.pop(idle, None)
+            self.attacked.pop(idle, None)
         h = hits.get(act.account_key)
         if h is None:
             if len(hits) >= _MAX_ACCOUNTS:
@@ -101,7 +111,7 @@ class PasswordSprayDetector:
         open_ = self.incidents.current(TYPE, src, act.time)
         if open_ is None:
             fast, fast_tries = self._stats(hits, t, self.cfg.window)
-            slow, slow_tries = self._stats(hits, t, self.cfg.slow_window)
+            slow, slow_tries = self._stats(hits, t, self.cfg.slow_window, prune=True)
             hit_fast = fast >= self.cfg.accounts and fast_tries / fast <= self.cfg.max_per_account
             hit_slow = slow >= self.cfg.slow_accounts and slow_tries / slow <= self.cfg.max_per_account
             if not (hit_fast or hit_slow):

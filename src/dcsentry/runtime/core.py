@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from ..config import Detection
-from ..detectors.base import Lru
 from ..detectors.baseline import Baseline
 from ..detectors.engine import DetectionEngine
 from ..detectors.honeytoken import HoneytokenDetector
+from ..lru import RecentSet
 from ..store.rows import Batch
 from .routing import ALERT, decode, decode_alert, msg_id
 from .settings import Applied, SettingsWatch
@@ -69,7 +69,7 @@ class DetectionCore:
         self.applied = [Applied(settings, self.main.engine, tokens=not split)]
         if self.tokens is not None:
             self.applied.append(Applied(settings, self.tokens.engine))
-        self.seen: Lru[str, None] = Lru(SEEN_IDS)
+        self.seen: RecentSet[str] = RecentSet(SEEN_IDS)
 
     @property
     def engine(self) -> DetectionEngine:
@@ -113,7 +113,7 @@ class DetectionCore:
                 if not replay:
                     c["wef_duplicates" if env.wef else "duplicates"] += 1
                 continue
-            seen.put(mid, None)
+            seen.add(mid)
             fed += 1
             if replay:
                 c["replayed"] += 1

@@ -29,7 +29,7 @@ from ...activities.dclog.accounts import roastable
 from ...activities.dclog.kerberos import RC4, TicketRequest, etype_name
 from ...alerts import Alert
 from ...config import Detection
-from ..base import Incidents, Lru, add_unique, plural, trim
+from ..base import Incidents, Lru, add_unique, last_time, plural, trim
 from ..baseline import Baseline
 from .kerberos_base import KerberosDetector, note_ticket
 
@@ -81,6 +81,7 @@ class AsRepRoastingDetector(KerberosDetector):
         win = self.windows.touch(source, deque)
         win.append((t, acct))
         trim(win, t, self.cfg.asrep_window)
+        self.windows.drop_idle(t - self.cfg.asrep_window, last_time)
         a = self.incidents.raise_or_grow(TYPE, source, act.time, act.evidence, learning=learning and open_ is None)
         a.count += 1
         note_ticket(a, act, source)

@@ -72,7 +72,9 @@ class GoldenTicketDetector(KerberosDetector):
             if act.status != 0:
                 return ()
             if act.tgt:
-                self.tgts.put((act.account_key, act.source_ip), act.time.timestamp())
+                t = act.time.timestamp()
+                self.tgts.put((act.account_key, act.source_ip), t)
+                self.tgts.drop_idle(t - self.cfg.tgt_window, float)  # read only within tgt_window
                 return ()
             return self._ticket(act)
         if isinstance(act, Logon):

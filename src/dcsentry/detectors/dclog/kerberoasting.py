@@ -35,7 +35,7 @@ from ...activities.context import DomainContext
 from ...activities.dclog.kerberos import WEAK_ETYPES, TicketRequest, etype_name, lists_aes
 from ...alerts import Alert, Evidence
 from ...config import Detection
-from ..base import Incidents, Lru, add_unique, plural, trim
+from ..base import Incidents, Lru, add_unique, last_time, plural, trim
 from ..baseline import Baseline
 from .kerberos_base import KerberosDetector, note_ticket
 
@@ -89,6 +89,7 @@ class KerberoastingDetector(KerberosDetector):
         label = "refused: etype not supported" if refused else etype_name(act.etype)
         if pair not in self.pairs:
             win.append(Request(t, act.service, act.account, label, act.evidence, act.time))
+        self.windows.drop_idle(t - self.cfg.roast_window, last_time)  # every address asks for tickets
         distinct = {e.service.lower() for e in win}
         honey = svc in self.honey or (act.service_sid and act.service_sid in self.honey)
         sensitive = honey or self.ctx.inventory.is_sensitive(act.service, act.service_sid)

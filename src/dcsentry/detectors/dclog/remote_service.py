@@ -21,7 +21,7 @@ from ...activities.context import DomainContext, account_name
 from ...activities.dclog.shares import PipeWrite
 from ...alerts import Alert
 from ...config import Detection
-from ..base import Incidents, Lru, add_unique, trim
+from ..base import Incidents, Lru, add_unique, last_time, trim
 from ..baseline import Baseline
 
 TYPE = "remote-service-installation"
@@ -46,8 +46,10 @@ class RemoteServiceDetector:
         if type(act) is PipeWrite:
             if act.source_ip and act.source_ip != "localhost":
                 q = self.pipe_writes.touch(act.host, deque)
-                q.append((act.time.timestamp(), act))
-                trim(q, act.time.timestamp(), self.cfg.window)
+                t = act.time.timestamp()
+                q.append((t, act))
+                trim(q, t, self.cfg.window)
+                self.pipe_writes.drop_idle(t - self.cfg.window, last_time)
             return ()
         if type(act) is not ServiceCreation:
             return ()
