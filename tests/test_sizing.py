@@ -67,7 +67,7 @@ def test_table_output(tmp_path: Path) -> None:
     out = res.stdout.decode()
     assert res.returncode == 0
     assert "DC01" in out and "DC02" in out and "all DCs" in out
-    assert "dcsentry nodes: 1" in out and "8,130" in out
+    assert "dcsentry nodes: 1" in out and "20,029" in out
 
 
 def test_nodes_from_measured_capacity() -> None:
