@@ -16,7 +16,7 @@ import copy
 import heapq
 from collections import deque
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from dclog_kerberoskit import tgs, tgt
 from dcsentry.config import Detection
@@ -136,3 +136,27 @@ def test_keys_seen_once_are_forgotten_once_idle() -> None:
     grew = {p: (early.get(p, 0), n) for p, n in late.items()
             if n > 1.1 * early.get(p, 0) + 20 and not p.startswith(("engine.baseline", "engine.ctx.inventory"))}
     assert not grew, f"state kept for idle keys between hour 27 and hour {hours - 1} (items then, now): {grew}"
+
+
+def _tries(start: datetime, n: int) -> list[WindowsEvent]:
+    return [ntlm_4776(start + timedelta(seconds=5 * k), "alice", "WS01", "0xc000006a") for k in range(n)]
+
+
+def test_time_going_back_does_not_join_two_periods() -> None:
+    """`hunt` over more files than it merges reads them one after another: a DC's log of last year
+    may follow this year's. A window that kept this year's tries when last year's arrive would count
+    both periods as one (and never let go of them): 10 + 10 tries a year apart are no brute force,
+    20 within minutes are."""
+    year_ago = T0 - timedelta(days=365)
+    engine = DetectionEngine(Detection())
+    for ev in _tries(T0, 10) + _tries(year_ago, 10):
+        engine.feed(ev)
+    engine.finish()
+    assert not [a for a in engine.alerts.values() if a.type == "brute-force"]
+    bf = next(d for d in engine.detectors if type(d).__name__ == "BruteForceDetector")
+    assert [len(w) for w in bf.windows.values()] == [10]  # last year's tries only
+    engine = DetectionEngine(Detection())
+    for ev in _tries(T0, 10) + _tries(year_ago, 20):
+        engine.feed(ev)
+    engine.finish()
+    assert [a.count for a in engine.alerts.values() if a.type == "brute-force"] == [20]

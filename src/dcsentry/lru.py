@@ -8,6 +8,10 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 MAX_KEYS = 200_000  # the default cap on tracked keys (sources, accounts): oldest are forgotten
+# Event time going back by more than this starts another period: `hunt` reading last year's log after
+# this year's. Windows and joins let the other period's entries go (detectors/base.trim, the builder)
+# rather than count both together. A day: a DC's backlog after an outage is not another period.
+PERIOD = 86400.0
 
 K = TypeVar("K")
 V = TypeVar("V")

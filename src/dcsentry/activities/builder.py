@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 
 from ..catalogue import GROUP_ADD_IDS, GROUP_REMOVE_IDS, GROUP_SCOPE, NTLM_CHANNEL, NTLM_DC_AUDIT_IDS
+from ..lru import PERIOD
 from ..model import WindowsEvent
 from . import Activity, AuthActivity, GroupChange, ServiceCreation, evidence_of
 from .context import DomainContext
@@ -69,9 +70,15 @@ class ActivityBuilder:
                     return self._release(self.clock - self.join_window)
             return []
         t = ev.time.timestamp()
+        early: list[Activity] = []
         if t > self.clock:
             self.clock = t
+        elif t < self.clock - PERIOD:  # another period (lru.PERIOD): what waits is handed on as at the end
+            early = self._release(float("inf"))
+            self.clock = self._swept = t
         out = self._release(self.clock - self.join_window)
+        if early:
+            out[:0] = early
         d = ev.data
         if eid == 4776 and ev.channel == "Security":
             self._on_4776(ev, t, out)
@@ -169,7 +176,7 @@ class ActivityBuilder:
         if q is None:
             table[key] = [item]
         else:
-            while q and (q[0][0] < t - _KEEP or len(q) >= 256):
+            while q and (not t - _KEEP <= q[0][0] <= t + PERIOD or len(q) >= 256):
                 del q[0]
             q.append(item)
         if len(table) > _MAX_PENDING:

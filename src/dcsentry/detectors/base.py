@@ -10,10 +10,10 @@ from typing import Protocol, runtime_checkable
 from ..activities import Activity, AuthActivity
 from ..alerts import ALERT_TYPES, Alert, Evidence
 from ..config import Detection
-from ..lru import MAX_KEYS, Lru
+from ..lru import MAX_KEYS, PERIOD, Lru
 
-__all__ = ["MAX_KEYS", "Configurable", "Detector", "Incidents", "LearningClock", "Lru", "add_unique", "last_time",
-           "note_auth", "plural", "trim"]
+__all__ = ["MAX_KEYS", "PERIOD", "Configurable", "Detector", "Incidents", "LearningClock", "Lru", "add_unique",
+           "last_time", "note_auth", "plural", "trim"]
 
 
 class Detector(Protocol):
@@ -34,8 +34,11 @@ def last_time(window: deque) -> float:
 
 
 def trim(window: deque, now: float, span: float) -> None:
-    """Drop (time, ...) entries older than `span` seconds before `now`."""
-    while window and window[0][0] < now - span:
+    """Drop (time, ...) entries older than `span` seconds before `now`, and those of another period:
+    more than a day (or `span`) after it, left at the front when the input went back in time (`hunt`
+    reading last year's log after this year's would otherwise count both years in one window)."""
+    old, ahead = now - span, now + max(span, PERIOD)
+    while window and not old <= window[0][0] <= ahead:
         window.popleft()
 
 

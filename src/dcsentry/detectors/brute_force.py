@@ -25,7 +25,7 @@ from ..activities.status import PASSWORD_RIGHT
 from ..alerts import Alert, Evidence
 from ..config import Detection
 from ..model import iso_utc
-from .base import Incidents, Lru, add_unique, last_time, note_auth, plural, trim
+from .base import PERIOD, Incidents, Lru, add_unique, last_time, note_auth, plural, trim
 from .baseline import Baseline
 
 BAD_PASSWORD = frozenset({"wrong-password", "bad-credentials"})
@@ -57,7 +57,8 @@ class SourceWindow:
 
     def trim(self, now: float, span: float) -> None:
         items = self.items
-        while items and items[0][0] < now - span:
+        old, ahead = now - span, now + max(span, PERIOD)  # as base.trim: another period's tries go too
+        while items and not old <= items[0][0] <= ahead:
             self._drop(items.popleft())
 
     def purge(self, key: str) -> None:
