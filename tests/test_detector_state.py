@@ -68,10 +68,13 @@ def test_recent_set_keeps_the_last_distinct_keys() -> None:
 
 
 def test_drop_idle_stops_at_the_first_active_key() -> None:
+    from dcsentry.lru import PERIOD
+
     lru: Lru[str, float] = Lru()
     for k, t in (("old", 1.0), ("mid", 5.0), ("new", 9.0)):
         lru.put(k, t)
-    assert lru.drop_idle(4.0, float) == ["old"]
+    assert lru.drop_idle(4.0, float) == []  # idle, but within a PERIOD: a late event may still need it
+    assert lru.drop_idle(PERIOD + 4.0, float) == ["old"]
     assert list(lru) == ["mid", "new"]
     lru.put("mid", 20.0)  # touched again: now the most recent, so "new" is looked at first
-    assert lru.drop_idle(10.0, float) == ["new"] and list(lru) == ["mid"]
+    assert lru.drop_idle(PERIOD + 10.0, float) == ["new"] and list(lru) == ["mid"]

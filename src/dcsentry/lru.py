@@ -45,12 +45,15 @@ class Lru(OrderedDict[K, V]):
             self.popitem(last=False)
 
     def drop_idle(self, before: float, last: Callable[[V], float]) -> list[K]:
-        """Forget keys whose value was last active (`last(value)`, event time) before `before`, from the
-        least recently touched on, stopping at the first still active. Keys are touched as events come,
-        so the idle ones sit at the front: this costs one look when nothing is idle. Without it a key
-        seen once stays until the cap pushes it out, which for per-key windows is hours of growth.
-        Returns the keys forgotten (tables kept beside this one forget them too)."""
+        """Forget keys whose value was last active (`last(value)`, event time) more than a PERIOD
+        before `before` (the start of the window that reads them), from the least recently touched
+        on, stopping at the first still active. Keys are touched as events come, so the idle ones sit
+        at the front: this costs one look when nothing is idle. Without it a key seen once stays
+        until the cap pushes it out, which for per-key windows is hours of growth. The PERIOD of
+        slack keeps late events working: a DC's backlog hours old, sent while the others are live,
+        still finds its windows. Returns the keys forgotten (tables beside this one forget them too)."""
         gone: list[K] = []
+        before -= PERIOD
         while self:
             key = next(iter(self))
             if last(self[key]) >= before:

@@ -48,10 +48,10 @@ class Incidents:
     def __init__(self, cfg: Detection) -> None:
         self.gap = cfg.incident_gap
         self.max_evidence = cfg.max_evidence
+        # Not expired by time, unlike the detectors' windows: alerts are few, and an alert must stay
+        # findable while its attack goes on even when events of other periods come in between (two
+        # logs of different years sent at once: the later one's clock would make it look idle).
         self._open: Lru[tuple[str, str], Alert] = Lru()
-        # An alert no activity grew for `gap` is over; it is kept a day longer so a slow spray that
-        # comes back with the same start grows it instead of raising its twin, then forgotten.
-        self.keep = self.gap + 86400.0
 
     def current(self, type_: str, key: str, t: datetime) -> Alert | None:
         a = self._open.get((type_, key))
@@ -72,7 +72,6 @@ class Incidents:
             a = Alert(type=type_, key=key, title=at.title, description="", severity=at.severity,
                       technique=at.technique, start=start or t, end=t, count=0, learning=learning)
             self._open.put((type_, key), a)
-            self._open.drop_idle(t.timestamp() - self.keep, _end_of)
         else:
             a.revision += 1
             if t > a.end:
@@ -81,10 +80,6 @@ class Incidents:
             if len(a.evidence) < self.max_evidence:
                 a.evidence.append(e)
         return a
-
-
-def _end_of(a: Alert) -> float:
-    return a.end.timestamp()
 
 
 def note_auth(a: Alert, act: AuthActivity, source: str) -> None:
