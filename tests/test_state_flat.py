@@ -84,19 +84,25 @@ def _held(root: object) -> dict[str, int]:
     return out
 
 
-def test_state_stops_growing_when_the_traffic_repeats() -> None:
-    everyday, _ = generate(seed=5, hours=HOURS, users=40, attacks="none", start=T0)
-    stream = heapq.merge(everyday, _chatty(HOURS), key=lambda e: e.time)
+def _growth(events: Iterator[WindowsEvent], early: int, late: int, learned: tuple[str, ...] = ()) -> dict:
+    """Feed `events` to an engine; the containers (by path) holding over 10 % (and 20 items) more at
+    hour `late` than at hour `early`, paths starting with `learned` left out: {path: (then, now)}."""
     engine = DetectionEngine(Detection(), keep_alerts=False)
     snapshots: dict[int, dict[str, int]] = {}
-    for ev in stream:
+    for ev in events:
         hour = int((ev.time - T0).total_seconds() // 3600)
-        if hour in (13, HOURS - 1) and hour not in snapshots:
+        if hour in (early, late) and hour not in snapshots:
             engine.describe_pending()
             snapshots[hour] = _held(engine)
         engine.feed(ev)
-    early, late = snapshots[13], snapshots[HOURS - 1]
-    grew = {p: (early.get(p, 0), n) for p, n in late.items() if n > 1.1 * early.get(p, 0) + 20}
+    then, now = snapshots[early], snapshots[late]
+    return {p: (then.get(p, 0), n) for p, n in now.items()
+            if n > 1.1 * then.get(p, 0) + 20 and not (learned and p.startswith(learned))}
+
+
+def test_state_stops_growing_when_the_traffic_repeats() -> None:
+    everyday, _ = generate(seed=5, hours=HOURS, users=40, attacks="none", start=T0)
+    grew = _growth(heapq.merge(everyday, _chatty(HOURS), key=lambda e: e.time), 13, HOURS - 1)
     assert not grew, f"state still growing between hour 13 and hour {HOURS - 1} (items then, now): {grew}"
 
 
@@ -120,21 +126,11 @@ def _one_offs(hours: int, per_hour: int) -> Iterator[WindowsEvent]:
 def test_keys_seen_once_are_forgotten_once_idle() -> None:
     """What a detector keeps per source or per (source, account) goes when that key has been idle for
     longer than the window that reads it plus a day (lru.PERIOD, for late events), the spray's day
-    the longest, not when a cap of 200,000 keys pushes it out: a domain meets new failing pairs all day. What is learned (engine.baseline: who
-    logs on from where; engine.ctx.inventory: the accounts that exist) is the domain's profile, kept
-    for weeks and bounded by the domain's size."""
+    the longest, not when a cap of 200,000 keys pushes it out: a domain meets new failing pairs all
+    day. What is learned (engine.baseline: who logs on from where; engine.ctx.inventory: the
+    accounts that exist) is the domain's profile, kept for weeks and bounded by the domain's size."""
     hours = 62
-    engine = DetectionEngine(Detection(), keep_alerts=False)
-    snapshots: dict[int, dict[str, int]] = {}
-    for ev in _one_offs(hours, 40):
-        hour = int((ev.time - T0).total_seconds() // 3600)
-        if hour in (50, hours - 1) and hour not in snapshots:
-            engine.describe_pending()
-            snapshots[hour] = _held(engine)
-        engine.feed(ev)
-    early, late = snapshots[50], snapshots[hours - 1]
-    grew = {p: (early.get(p, 0), n) for p, n in late.items()
-            if n > 1.1 * early.get(p, 0) + 20 and not p.startswith(("engine.baseline", "engine.ctx.inventory"))}
+    grew = _growth(_one_offs(hours, 40), 50, hours - 1, learned=("engine.baseline", "engine.ctx.inventory"))
     assert not grew, f"state kept for idle keys between hour 50 and hour {hours - 1} (items then, now): {grew}"
 
 

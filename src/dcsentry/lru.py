@@ -13,6 +13,12 @@ MAX_KEYS = 200_000  # the default cap on tracked keys (sources, accounts): oldes
 # rather than count both together. A day: a DC's backlog after an outage is not another period.
 PERIOD = 86400.0
 
+
+def in_window(t: float, now: float, span: float) -> bool:
+    """`t` is at most `span` before `now` and not from a later period (at most max(span, PERIOD)
+    after it): what a window kept from before a jump back in time fails this and goes."""
+    return now - span <= t <= now + max(span, PERIOD)
+
 K = TypeVar("K")
 V = TypeVar("V")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 
 from ..catalogue import GROUP_ADD_IDS, GROUP_REMOVE_IDS, GROUP_SCOPE, NTLM_CHANNEL, NTLM_DC_AUDIT_IDS
-from ..lru import PERIOD
+from ..lru import PERIOD, in_window
 from ..model import WindowsEvent
 from . import Activity, AuthActivity, GroupChange, ServiceCreation, evidence_of
 from .context import DomainContext
@@ -176,7 +176,7 @@ class ActivityBuilder:
         if q is None:
             table[key] = [item]
         else:
-            while q and (not t - _KEEP <= q[0][0] <= t + PERIOD or len(q) >= 256):
+            while q and (not in_window(q[0][0], t, _KEEP) or len(q) >= 256):
                 del q[0]
             q.append(item)
         if len(table) > _MAX_PENDING:

@@ -10,9 +10,9 @@ from typing import Protocol, runtime_checkable
 from ..activities import Activity, AuthActivity
 from ..alerts import ALERT_TYPES, Alert, Evidence
 from ..config import Detection
-from ..lru import MAX_KEYS, PERIOD, Lru
+from ..lru import MAX_KEYS, Lru, in_window
 
-__all__ = ["MAX_KEYS", "PERIOD", "Configurable", "Detector", "Incidents", "LearningClock", "Lru", "add_unique",
+__all__ = ["MAX_KEYS", "Configurable", "Detector", "Incidents", "LearningClock", "Lru", "add_unique", "in_window",
            "last_time", "note_auth", "plural", "trim"]
 
 
@@ -37,8 +37,7 @@ def trim(window: deque, now: float, span: float) -> None:
     """Drop (time, ...) entries older than `span` seconds before `now`, and those of another period:
     more than a day (or `span`) after it, left at the front when the input went back in time (`hunt`
     reading last year's log after this year's would otherwise count both years in one window)."""
-    old, ahead = now - span, now + max(span, PERIOD)
-    while window and not old <= window[0][0] <= ahead:
+    while window and not in_window(window[0][0], now, span):
         window.popleft()
 
 

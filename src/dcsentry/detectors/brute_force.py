@@ -25,7 +25,7 @@ from ..activities.status import PASSWORD_RIGHT
 from ..alerts import Alert, Evidence
 from ..config import Detection
 from ..model import iso_utc
-from .base import PERIOD, Incidents, Lru, add_unique, last_time, note_auth, plural, trim
+from .base import Incidents, Lru, add_unique, in_window, last_time, note_auth, plural, trim
 from .baseline import Baseline
 
 BAD_PASSWORD = frozenset({"wrong-password", "bad-credentials"})
@@ -57,8 +57,7 @@ class SourceWindow:
 
     def trim(self, now: float, span: float) -> None:
         items = self.items
-        old, ahead = now - span, now + max(span, PERIOD)  # as base.trim: another period's tries go too
-        while items and not old <= items[0][0] <= ahead:
+        while items and not in_window(items[0][0], now, span):  # as base.trim, keeping the counts
             self._drop(items.popleft())
 
     def purge(self, key: str) -> None:
