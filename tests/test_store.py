@@ -5,6 +5,8 @@ Real SQLite files in a temporary folder and a real PostgreSQL database of this t
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 from dcsentry.alerts import Alert, Evidence
@@ -50,6 +52,23 @@ def test_sqlite_connection_migrates_in_wal_mode(tmp_path):
     assert [r[0] for r in db.execute("SELECT version FROM schema_version")] == [v for v, _, _ in MIGRATIONS]
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
+
+
+def test_a_new_file_opened_while_another_process_holds_its_write_lock_waits(tmp_path):
+    """The race CI met when two writers opened one new file together: the switch to WAL found the
+    other's write lock and SQLite answered "database is locked" at once (no busy handler for it)."""
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE first (x)")
+    threading.Timer(0.3, other.execute, ("COMMIT",)).start()
+    started = time.monotonic()
+    db = connect_sqlite(path)
+    assert time.monotonic() - started >= 0.25  # it waited for the other's commit, then switched
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("first",)]
+    db.close()
+    other.close()
 
 def test_sqlite_url_forms(tmp_path):
     assert sqlite_path("sqlite:dcsentry.db", tmp_path) == tmp_path / "dcsentry.db"

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
+
+BUSY_SECONDS = 30.0  # how long a connection waits for another's lock
 
 
 def sqlite_path(url: str, data_dir: Path) -> Path:
@@ -32,14 +35,33 @@ def connect_sqlite(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """WAL mode (readers never block the writer), NORMAL sync (durable at each checkpointed commit
     under WAL; a power cut can lose only the last commits, an application crash loses nothing)."""
     if readonly:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_SECONDS, check_same_thread=False)
     else:
         private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
-        db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        db = sqlite3.connect(path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False)
+        _enter_wal(db)
         db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA busy_timeout=30000")
+    db.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
     return db
+
+
+def _enter_wal(db: sqlite3.Connection) -> None:
+    """Switching a new file to WAL needs its exclusive lock; two processes opening it at the same
+    moment (the service's receiver and processor, workers starting together) can each hold the
+    shared lock the other waits on, and SQLite then answers "database is locked" at once instead of
+    calling the busy handler (deadlock avoidance). The switch is made once per file: wait for the
+    other to finish it."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    delay = 0.005
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
 
 
 def close_quietly(db: sqlite3.Connection) -> None:
