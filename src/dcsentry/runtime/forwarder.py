@@ -92,9 +92,9 @@ class Forwarder:
 
     def run(self, stop: threading.Event, interval: float = 0.5) -> None:
         while not stop.is_set():
+            self.wake.clear()  # before the pump: a wake-up set while it runs is not lost
             if self.pump() == 0:
                 self.wake.wait(interval)
-                self.wake.clear()
         self.pump()
         for sink in self.sinks.values():
             sink.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 
 from ..config import Config
@@ -32,8 +33,12 @@ COUNTERS = "detect:local"  # this process's row of counters (runtime/counters.py
 
 
 class Processor:
-    def __init__(self, store: Store, spool: Spool, cfg: Config, batch_rows: int = 5000) -> None:
+    def __init__(self, store: Store, spool: Spool, cfg: Config, batch_rows: int = 5000,
+                 alerts_stored: Callable[[], None] | None = None) -> None:
         self.store = store
+        # called on the writer thread once a batch holding alerts is committed: the forwarder sends
+        # them now instead of at its next poll (runtime/single.py)
+        self.alerts_stored = alerts_stored
         self.spool = spool
         self.batch_rows = batch_rows
         self.settings = SettingsWatch(store, cfg.detection)  # the file's lists plus the run-time ones
@@ -90,14 +95,18 @@ class Processor:
         self.core.feed(self._messages(rows), batch, Batch(), replay=False)
         self.core.end_batch(batch)
         batch.checkpoint = self.position = rows[-1].seq
-        self.committer.submit(batch, partial(self._stored, rows[-1].seq))  # written while the next is detected
+        self.committer.submit(batch, partial(self._stored, rows[-1].seq, bool(batch.alerts)))  # written
+        # while the next is detected
         self._dirty = True
         if time.monotonic() - self._last_save > 5:
             self.save_state()
         return len(rows)
 
-    def _stored(self, seq: int) -> None:
-        self.checkpoint = seq
+    def _stored(self, seq: int | None, alerts: bool) -> None:
+        if seq is not None:
+            self.checkpoint = seq
+        if alerts and self.alerts_stored is not None:
+            self.alerts_stored()
 
     def release_pending(self) -> None:
         """Nothing came for a while: 4776s still waiting for their 8004 go on without a server, so
@@ -107,7 +116,7 @@ class Processor:
         self.core.release(batch)
         self.core.end_batch(batch)
         if batch.alerts or batch.activities:
-            self.committer.submit(batch)
+            self.committer.submit(batch, partial(self._stored, None, bool(batch.alerts)))
 
     def save_state(self) -> None:
         """Baseline and counters to the store (every few seconds, and when idle); old spool rows go.
@@ -146,6 +155,6 @@ class Processor:
                 time.sleep(idle_sleep)
         batch = self.core.finish()
         if batch.alerts or batch.activities:
-            self.committer.submit(batch)
+            self.committer.submit(batch, partial(self._stored, None, bool(batch.alerts)))
         self.save_state()
         self.committer.close()

@@ -34,7 +34,7 @@ def single_node_main(cfg: Config, paths: ProcessPaths, stop: threading.Event, re
     store = open_store(paths.store, paths.spool.parent, raw_events=cfg.serve.raw_events)
     spool = Spool(paths.spool, cfg.serve.spool_max_rows)
     house = Housekeeping(store, cfg, paths.console_url)
-    processor = Processor(store, spool, cfg)
+    processor = Processor(store, spool, cfg, alerts_stored=house.forwarder.wake.set)
     tune_for_throughput()  # the baseline is loaded: freeze it out of the collector's walks
     proc_stop = threading.Event()
     house.start()
