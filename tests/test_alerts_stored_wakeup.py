@@ -15,7 +15,7 @@ from dcsentry.sources.spool import Spool
 from dcsentry.store.store import open_store
 
 
-def ntlm_4776(i: int, status: str, account: str, workstation: str) -> bytes:
+def framed_4776(i: int, status: str, account: str, workstation: str) -> bytes:
     """A DC's 4776 in the evtx JSON layout behind an RFC 5424 header."""
     doc = {"Event": {"System": {
         "Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}}, "EventID": 4776,
@@ -47,8 +47,8 @@ def run_processor(tmp_path: Path, msgs: list[bytes]) -> tuple[list[tuple[int, in
 
 
 def test_a_committed_batch_with_alerts_wakes_the_forwarder_after_its_commit(tmp_path: Path) -> None:
-    msgs = [ntlm_4776(i, "0x0", f"user{i}", f"WS{i}") for i in range(1, 21)]
-    msgs += [ntlm_4776(i, "0xc000006a", "jdoe", "WS-ATTACKER") for i in range(21, 61)]  # a brute force
+    msgs = [framed_4776(i, "0x0", f"user{i}", f"WS{i}") for i in range(1, 21)]
+    msgs += [framed_4776(i, "0xc000006a", "jdoe", "WS-ATTACKER") for i in range(21, 61)]  # a brute force
     seen, alerts = run_processor(tmp_path, msgs)
     assert alerts >= 1
     assert seen, "the forwarder was never told"
@@ -57,5 +57,5 @@ def test_a_committed_batch_with_alerts_wakes_the_forwarder_after_its_commit(tmp_
 
 
 def test_batches_without_alerts_do_not_wake_it(tmp_path: Path) -> None:
-    seen, alerts = run_processor(tmp_path, [ntlm_4776(i, "0x0", f"user{i}", f"WS{i}") for i in range(1, 61)])
+    seen, alerts = run_processor(tmp_path, [framed_4776(i, "0x0", f"user{i}", f"WS{i}") for i in range(1, 61)])
     assert alerts == 0 and seen == []
