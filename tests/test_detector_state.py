@@ -78,3 +78,31 @@ def test_drop_idle_stops_at_the_first_active_key() -> None:
     assert list(lru) == ["mid", "new"]
     lru.put("mid", 20.0)  # touched again: now the most recent, so "new" is looked at first
     assert lru.drop_idle(PERIOD + 10.0, float) == ["new"] and list(lru) == ["mid"]
+
+
+def test_open_alerts_go_a_day_of_the_clock_after_their_last_growth() -> None:
+    """An open alert stays while its attack goes on, whatever the event time of other input does;
+    once nothing grew it for the gap plus a day of wall time it is forgotten, so a sensor running for
+    months does not keep every alert it ever raised."""
+    from datetime import UTC, datetime, timedelta
+
+    from dcsentry.config import Detection
+    from dcsentry.detectors.base import Incidents
+
+    now = [0.0]
+    inc = Incidents(Detection(), clock=lambda: now[0])
+    t = datetime(2024, 3, 4, 10, tzinfo=UTC)
+    last_year = t - timedelta(days=365)
+    alice = inc.raise_or_grow("brute-force", "WS1|alice", t, [])
+    bob = inc.raise_or_grow("brute-force", "WS2|bob", last_year, [])  # another period, same wall time
+    now[0] = inc.keep - 1
+    assert inc.raise_or_grow("brute-force", "WS2|bob", last_year + timedelta(minutes=1), []) is bob  # grows
+    now[0] = inc.keep + 1
+    inc.raise_or_grow("brute-force", "WS3|carol", t + timedelta(minutes=2), [])  # a new alert looks
+    assert inc.current("brute-force", "WS1|alice", t) is None  # not grown for `keep`: over
+    assert inc.current("brute-force", "WS2|bob", last_year + timedelta(minutes=1)) is bob
+    assert inc.raise_or_grow("brute-force", "WS1|alice", t + timedelta(minutes=3), []) is not alice
+    for day in range(2, 40):  # one new alert a day for weeks: only the last day's stay open
+        now[0] = day * (inc.keep + 1)
+        inc.raise_or_grow("brute-force", f"WS{day}|user{day}", t + timedelta(days=day), [])
+    assert len(inc._open) == 1

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from ..activities import Activity, AuthActivity
 from ..alerts import ALERT_TYPES, Alert, Evidence
 from ..config import Detection
-from ..lru import MAX_KEYS, Lru, in_window
+from ..lru import MAX_KEYS, PERIOD, Lru, in_window
 
 __all__ = ["MAX_KEYS", "Configurable", "Detector", "Incidents", "LearningClock", "Lru", "add_unique", "in_window",
            "last_time", "note_auth", "plural", "trim"]
@@ -44,41 +45,64 @@ def trim(window: deque, now: float, span: float) -> None:
 class Incidents:
     """Open alerts by (type, key). Activity within `gap` of an alert's end grows that alert."""
 
-    def __init__(self, cfg: Detection) -> None:
+    def __init__(self, cfg: Detection, clock: Callable[[], float] = time.monotonic) -> None:
         self.gap = cfg.incident_gap
         self.max_evidence = cfg.max_evidence
-        # Not expired by time, unlike the detectors' windows: alerts are few, and an alert must stay
-        # findable while its attack goes on even when events of other periods come in between (two
-        # logs of different years sent at once: the later one's clock would make it look idle).
-        self._open: Lru[tuple[str, str], Alert] = Lru()
+        # An alert must stay findable while its attack goes on even when events of other periods
+        # come in between (two logs of different years sent at once: the later one's event time
+        # would make the other's attack look idle), so it is not expired by event time like the
+        # windows. It is forgotten once no activity grew it for `gap` plus a day of the clock's
+        # (wall) time: a sensor running for months would otherwise keep every alert it raised,
+        # evidence and all, up to the key cap. `hunt` reads faster than that and keeps them all.
+        self._open: Lru[tuple[str, str], _Open] = Lru()
+        self._clock = clock
+        self.keep = self.gap + PERIOD
 
     def current(self, type_: str, key: str, t: datetime) -> Alert | None:
-        a = self._open.get((type_, key))
-        if a is not None and (t - a.end).total_seconds() <= self.gap:
-            return a
+        o = self._open.get((type_, key))
+        if o is not None and (t - o.alert.end).total_seconds() <= self.gap:
+            return o.alert
         return None
 
     def raise_or_grow(self, type_: str, key: str, t: datetime, evidence: Iterable[Evidence], *,
                       start: datetime | None = None, learning: bool = False) -> Alert:
         """The open alert for this incident, grown by `evidence`, or a new one."""
+        now = self._clock()
         a = self.current(type_, key, t)
         if a is None:
             old = self._open.get((type_, key))
-            if old is not None and old.start == (start or t):  # same incident, same id: grow it, never a twin
-                a = old
+            if old is not None and old.alert.start == (start or t):  # same incident, same id: grow it, never a twin
+                a = old.alert
         if a is None:
             at = ALERT_TYPES[type_]
             a = Alert(type=type_, key=key, title=at.title, description="", severity=at.severity,
                       technique=at.technique, start=start or t, end=t, count=0, learning=learning)
-            self._open.put((type_, key), a)
+            self._forget_idle(now)
+            self._open.put((type_, key), _Open(a, now))
         else:
             a.revision += 1
             if t > a.end:
                 a.end = t
+            self._open.put((type_, key), _Open(a, now))  # the most recently grown: idle ones sit in front
         for e in evidence:
             if len(a.evidence) < self.max_evidence:
                 a.evidence.append(e)
         return a
+
+    def _forget_idle(self, now: float) -> None:
+        """Open alerts no activity grew for `keep` seconds of the clock, oldest first (one look when
+        none is idle)."""
+        before = now - self.keep
+        while self._open:
+            key = next(iter(self._open))
+            if self._open[key].grown >= before:
+                break
+            del self._open[key]
+
+
+class _Open(NamedTuple):
+    alert: Alert
+    grown: float  # the clock's time of its last growth
 
 
 def note_auth(a: Alert, act: AuthActivity, source: str) -> None:
