@@ -6,6 +6,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from operator import attrgetter
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from ..activities import Activity, AuthActivity
@@ -90,19 +91,17 @@ class Incidents:
         return a
 
     def _forget_idle(self, now: float) -> None:
-        """Open alerts no activity grew for `keep` seconds of the clock, oldest first (one look when
-        none is idle)."""
-        before = now - self.keep
-        while self._open:
-            key = next(iter(self._open))
-            if self._open[key].grown >= before:
-                break
-            del self._open[key]
+        """Open alerts no activity grew for `keep` seconds of the clock (drop_idle adds the PERIOD to
+        the gap), oldest first: one look when none is idle."""
+        self._open.drop_idle(now - self.gap, _grown)
 
 
 class _Open(NamedTuple):
     alert: Alert
     grown: float  # the clock's time of its last growth
+
+
+_grown = attrgetter("grown")
 
 
 def note_auth(a: Alert, act: AuthActivity, source: str) -> None:

@@ -95,8 +95,8 @@ class Processor:
         self.core.feed(self._messages(rows), batch, Batch(), replay=False)
         self.core.end_batch(batch)
         batch.checkpoint = self.position = rows[-1].seq
-        self.committer.submit(batch, partial(self._stored, rows[-1].seq, bool(batch.alerts)))  # written
-        # while the next is detected
+        done = partial(self._stored, rows[-1].seq, bool(batch.alerts))
+        self.committer.submit(batch, done)  # written while the next is detected
         self._dirty = True
         if time.monotonic() - self._last_save > 5:
             self.save_state()
